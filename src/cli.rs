@@ -1,0 +1,160 @@
+//! The command line: `serve` (the default), `migrate`, `token`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::auth::{UserClaim, mint_token, random_secret};
+use crate::config::{Config, LogFormat, Settings};
+use crate::db::MigrateCommand;
+use crate::startup::{Application, connect_store};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "todo-api",
+    version,
+    about = "A secure, fast, multi-user task API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply, undo or list database migrations.
+    Migrate {
+        #[arg(value_enum)]
+        action: MigrateAction,
+    },
+    /// Mint an HS256 token with BETTER_AUTH_SECRET.
+    Token {
+        /// The user id the token names.
+        #[arg(long)]
+        user: String,
+        /// How long it is valid (30m, 1h, 7d, …).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// The claim that carries the user id.
+        #[arg(long, value_enum, default_value = "sub")]
+        claim: UserClaim,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum MigrateAction {
+    Up,
+    Down,
+    Status,
+}
+
+/// Load `.env`, parse the command line, run it; errors become exit code 1.
+pub async fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: .env: {e}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    init_logging(&cli.settings);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(s: &Settings) {
+    let filter = EnvFilter::try_new(format!("{},sqlx=warn", s.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let json = match s.log_format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Text) => false,
+        None => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_settings(&cli.settings)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate { action } => {
+            let cmd = match action {
+                MigrateAction::Up => MigrateCommand::Up,
+                MigrateAction::Down => MigrateCommand::Down,
+                MigrateAction::Status => MigrateCommand::Status,
+            };
+            config.auto_migrate = false;
+            let store = connect_store(&config).await?;
+            let states = store.migrate(cmd).await.context("running migrations")?;
+            for m in states {
+                let mark = if m.applied { "applied" } else { "pending" };
+                println!("{:>6}  {mark:<8} {}", m.version, m.description);
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Token { user, ttl, claim } => {
+            let secret = config
+                .auth
+                .secret
+                .as_ref()
+                .context("BETTER_AUTH_SECRET: not set; `todo-api token` signs with it")?;
+            println!("{}", mint_token(secret, &user, ttl, claim)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let dev_secret = if config.auth.secret.is_none() && !config.production {
+        let secret = random_secret();
+        config.auth.secret = Some(secret.clone());
+        Some(secret)
+    } else {
+        None
+    };
+    let app = Application::build(config.clone()).await?;
+    let base = format!("http://{}:{}", config.host, app.port());
+    tracing::info!(address = %base, "todo-api listening");
+    if let Some(secret) = dev_secret {
+        tracing::warn!(
+            "DEVELOPMENT AUTH: no BETTER_AUTH_SECRET or BETTER_AUTH_URL is set, so this process \
+             signs its own tokens with a random secret. Never use this in production."
+        );
+        let token = mint_token(
+            &secret,
+            "demo",
+            Duration::from_secs(24 * 3600),
+            UserClaim::Sub,
+        )?;
+        println!(
+            "\n  Development auth: a token for user `demo`, valid 24 h:\n\n  {token}\n\n  \
+             Try it:\n\n  curl -H 'Authorization: Bearer {token}' {base}/api/tasks\n"
+        );
+    }
+    app.run_until_stopped().await
+}

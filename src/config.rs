@@ -1,0 +1,402 @@
+//! Configuration (SPEC 3): environment variables, a `.env` file, CLI flags;
+//! read once at start-up into one typed struct. Failures name the variable
+//! and never print a password or a secret.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
+pub const DEFAULT_USER_CLAIMS: &str = "user_id,sub";
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_PORT: u16 = 8000;
+/// Below this, a shared secret is refused in production.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The raw settings as given by flags or environment (clap reads both).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Database: postgres://…, postgresql+asyncpg://…, sqlite://path, sqlite::memory:
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Shared secret for HS256/HS384/HS512 tokens.
+    #[arg(
+        long,
+        global = true,
+        env = "BETTER_AUTH_SECRET",
+        hide_env_values = true
+    )]
+    pub better_auth_secret: Option<Secret>,
+    /// Better Auth base URL (JWKS at {url}/api/auth/jwks; expected iss and aud).
+    #[arg(long, global = true, env = "BETTER_AUTH_URL")]
+    pub better_auth_url: Option<String>,
+    /// Explicit JWKS location.
+    #[arg(long, global = true, env = "JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Accepted issuers (comma list).
+    #[arg(long, global = true, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Accepted audiences (comma list).
+    #[arg(long, global = true, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Claims tried in order for the user id.
+    #[arg(long, global = true, env = "JWT_USER_CLAIM", default_value = DEFAULT_USER_CLAIMS)]
+    pub jwt_user_claim: String,
+    /// Clock skew allowed on exp and nbf, in seconds.
+    #[arg(long, global = true, env = "JWT_LEEWAY_SECONDS", default_value_t = 30)]
+    pub jwt_leeway_seconds: u64,
+    /// Allowed CORS origins (comma list).
+    #[arg(long, global = true, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    #[arg(long, global = true, env = "API_HOST", default_value = DEFAULT_HOST)]
+    pub api_host: String,
+    #[arg(long, global = true, env = "API_PORT", default_value_t = DEFAULT_PORT)]
+    pub api_port: u16,
+    /// Connections kept for the pool (at most size + overflow are opened).
+    #[arg(long, global = true, env = "DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+    #[arg(long, global = true, env = "DB_MAX_OVERFLOW", default_value_t = 20)]
+    pub db_max_overflow: u32,
+    /// trace, debug, info, warn, error (or a tracing filter).
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// json or text; json when standard output is not a terminal.
+    #[arg(long, global = true, env = "LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// development or production (production makes weak auth fatal).
+    #[arg(
+        long,
+        global = true,
+        env = "ENVIRONMENT",
+        default_value = "development"
+    )]
+    pub environment: String,
+    /// Apply pending migrations when serving.
+    #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_migrate: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            better_auth_secret: None,
+            better_auth_url: None,
+            jwks_url: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_user_claim: DEFAULT_USER_CLAIMS.into(),
+            jwt_leeway_seconds: 30,
+            cors_origins: None,
+            api_host: DEFAULT_HOST.into(),
+            api_port: DEFAULT_PORT,
+            db_pool_size: 10,
+            db_max_overflow: 20,
+            log_level: "info".into(),
+            log_format: None,
+            environment: "development".into(),
+            auto_migrate: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// A secret that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A start-up failure: which variable, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {msg}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub msg: String,
+}
+
+fn fail(var: &'static str, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        msg: msg.into(),
+    }
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+/// Query parameters sqlx understands; others (Neon's `channel_binding`,
+/// libpq's `connect_timeout`, …) are dropped rather than breaking start-up.
+const PG_PARAMS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// The URL with any password replaced by `****`, for messages.
+pub fn mask_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" {
+                        "****".into()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
+impl DatabaseUrl {
+    /// Parse and normalise: SQLAlchemy schemes (`postgresql+asyncpg`,
+    /// `+psycopg2`, `+psycopg`) become `postgres`, asyncpg's `ssl=` becomes
+    /// `sslmode=`, unknown libpq parameters are dropped.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        let bad = |why: &str| fail("DATABASE_URL", format!("{why} (in {})", mask_url(raw)));
+        if raw.starts_with("sqlite:") {
+            return SqliteConnectOptions::from_str(raw)
+                .map(DatabaseUrl::Sqlite)
+                .map_err(|_| bad("not a valid SQLite URL"));
+        }
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or_else(|| bad("expected postgres://… or sqlite://…"))?;
+        let base = scheme.split('+').next().unwrap_or(scheme);
+        if !matches!(base, "postgres" | "postgresql") {
+            return Err(bad(&format!("unsupported scheme '{scheme}'")));
+        }
+        let mut url = url::Url::parse(&format!("postgres://{rest}"))
+            .map_err(|e| bad(&format!("invalid URL: {e}")))?;
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter_map(|(k, v)| {
+                let k = if k == "ssl" {
+                    "sslmode".into()
+                } else {
+                    k.into_owned()
+                };
+                if PG_PARAMS.contains(&k.as_str()) {
+                    Some((k, v.into_owned()))
+                } else {
+                    tracing::debug!(parameter = %k, "ignoring database URL parameter");
+                    None
+                }
+            })
+            .collect();
+        url.set_query(None);
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
+        PgConnectOptions::from_str(url.as_str())
+            .map(DatabaseUrl::Postgres)
+            .map_err(|e| {
+                bad(&format!(
+                    "invalid PostgreSQL URL: {}",
+                    e.to_string().replace(raw, "…")
+                ))
+            })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub auth: AuthConfig,
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    pub host: String,
+    pub port: u16,
+    pub pool: crate::db::PoolOptions,
+    pub production: bool,
+    pub auto_migrate: bool,
+}
+
+/// What the token verifier needs.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// `None` with no auth configured outside production: development auth.
+    pub secret: Option<Secret>,
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
+    pub user_claims: Vec<String>,
+    pub leeway: Duration,
+}
+
+fn comma_list(s: Option<&str>) -> Vec<String> {
+    s.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Config {
+    pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
+        let production = s.environment.trim().eq_ignore_ascii_case("production");
+        let database = DatabaseUrl::parse(&s.database_url)?;
+        let secret = s
+            .better_auth_secret
+            .clone()
+            .filter(|sec| !sec.expose().is_empty());
+        let remote_auth = s.better_auth_url.is_some() || s.jwks_url.is_some();
+        if production {
+            match &secret {
+                Some(sec) if sec.expose().len() < MIN_SECRET_BYTES => {
+                    return Err(fail(
+                        "BETTER_AUTH_SECRET",
+                        format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+                    ));
+                }
+                None if !remote_auth => {
+                    return Err(fail(
+                        "BETTER_AUTH_SECRET",
+                        "no authentication configured in production: set BETTER_AUTH_SECRET or BETTER_AUTH_URL/JWKS_URL",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let user_claims = comma_list(Some(&s.jwt_user_claim));
+        if user_claims.is_empty() {
+            return Err(fail("JWT_USER_CLAIM", "names no claim"));
+        }
+        let cors_origins = comma_list(s.cors_origins.as_deref())
+            .into_iter()
+            .map(|o| {
+                axum::http::HeaderValue::from_str(o.trim_end_matches('/'))
+                    .map_err(|_| fail("CORS_ORIGINS", format!("invalid origin {o:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        if s.db_pool_size + s.db_max_overflow == 0 {
+            return Err(fail(
+                "DB_POOL_SIZE",
+                "pool size plus overflow must be at least 1",
+            ));
+        }
+        Ok(Self {
+            database,
+            auth: AuthConfig {
+                secret,
+                issuers: comma_list(s.jwt_issuer.as_deref()),
+                audiences: comma_list(s.jwt_audience.as_deref()),
+                user_claims,
+                leeway: Duration::from_secs(s.jwt_leeway_seconds),
+            },
+            cors_origins,
+            host: s.api_host.clone(),
+            port: s.api_port,
+            pool: crate::db::PoolOptions {
+                max_connections: s.db_pool_size + s.db_max_overflow,
+                min_connections: 0,
+                acquire_timeout: Duration::from_secs(5),
+            },
+            production,
+            auto_migrate: s.auto_migrate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlalchemy_and_neon_urls_are_accepted() {
+        for raw in [
+            "postgresql+asyncpg://u:p@h/db",
+            "postgresql+psycopg2://u:p@h:5433/db",
+            "postgresql+psycopg://u:p@h/db",
+            "postgres://u:p@ep-x.neon.tech/db?sslmode=require&channel_binding=require",
+            "postgresql://u:p@h/db?ssl=require&connect_timeout=10",
+        ] {
+            assert!(DatabaseUrl::parse(raw).unwrap().is_postgres(), "{raw}");
+        }
+        assert!(!DatabaseUrl::parse("sqlite::memory:").unwrap().is_postgres());
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_mask_the_password() {
+        let e = DatabaseUrl::parse("mysql://admin:hunter2@db/x").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("DATABASE_URL:"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let e = DatabaseUrl::parse("postgres://admin:hunter2@db/x?sslmode=bogus").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn production_refuses_weak_or_missing_auth() {
+        let mut s = Settings {
+            environment: "production".into(),
+            ..Settings::default()
+        };
+        let e = Config::from_settings(&s).unwrap_err();
+        assert_eq!(e.var, "BETTER_AUTH_SECRET");
+        s.better_auth_secret = Some(Secret::new("short"));
+        let e = Config::from_settings(&s).unwrap_err();
+        assert!(!e.to_string().contains("short"));
+        s.better_auth_secret = Some(Secret::new("x".repeat(32)));
+        assert!(Config::from_settings(&s).is_ok());
+    }
+}

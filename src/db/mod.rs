@@ -1,0 +1,345 @@
+//! Storage: the [`Driver`] seam with a SQLite and a PostgreSQL implementation,
+//! and the [`Store`] every handler talks to.
+//!
+//! Every `Store` method takes the user id first and filters by it; another
+//! user's task and a missing task are the same `None`, so isolation is a
+//! property of these signatures rather than of each handler's care.
+
+mod migrate;
+mod postgres;
+pub mod sql;
+mod sqlite;
+mod sqlx_driver;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::DatabaseUrl;
+use crate::tasks::list::ListQuery;
+use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now};
+use sql::{Dialect, Statement};
+
+/// A database failure. Callers only need to know whether it is worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The database could not be reached or the pool is exhausted: a 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Sqlx(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                ) || e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    // PostgreSQL class 08 (connection), 57P01..03 (shutdown), 53300
+                    // (too many connections); SQLite 5/6 (busy/locked).
+                    .is_some_and(|c| {
+                        c.starts_with("08")
+                            || c.starts_with("57P")
+                            || c == "53300"
+                            || c == "5"
+                            || c == "6"
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A task as stored; decoded the same way from either database.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i64,
+    pub user_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub priority: i16,
+    pub category: String,
+    pub due_date: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = StoreError;
+
+    fn try_from(r: TaskRow) -> Result<Self, StoreError> {
+        let priority = Priority::from_rank(r.priority)
+            .ok_or_else(|| StoreError::Corrupt(format!("priority {}", r.priority)))?;
+        let category = Category::parse(&r.category)
+            .ok_or_else(|| StoreError::Corrupt(format!("category {:?}", r.category)))?;
+        Ok(Task {
+            id: r.id,
+            user_id: r.user_id,
+            title: r.title,
+            description: r.description,
+            completed: r.completed,
+            status: if r.completed { "completed" } else { "pending" },
+            priority,
+            category,
+            due_date: r.due_date,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        })
+    }
+}
+
+/// One group of the stats query.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StatsRow {
+    pub priority: i16,
+    pub category: String,
+    pub completed: bool,
+    pub past_due: bool,
+    pub n: i64,
+}
+
+/// What `migrate` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateCommand {
+    Up,
+    /// Undo the most recent migration.
+    Down,
+    Status,
+}
+
+/// One migration and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub version: i64,
+    pub description: String,
+    pub applied: bool,
+}
+
+/// The seam between the store and a database driver: run a statement, decode
+/// the rows. A faster PostgreSQL driver only has to implement this.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    fn dialect(&self) -> Dialect;
+    async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError>;
+    async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError>;
+    async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError>;
+    /// Run a statement; the number of rows it affected.
+    async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
+    /// (connections in use, idle connections)
+    fn pool_state(&self) -> (u32, u32);
+    async fn close(&self);
+}
+
+/// Pool settings shared by both drivers.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+/// Open a pool for `url` and check that the database answers.
+pub async fn connect(url: &DatabaseUrl, pool: &PoolOptions) -> Result<Store, StoreError> {
+    let driver: Arc<dyn Driver> = match url {
+        DatabaseUrl::Sqlite(opts) => Arc::new(sqlite::SqliteDriver::connect(opts, pool).await?),
+        DatabaseUrl::Postgres(opts) => Arc::new(postgres::PgDriver::connect(opts, pool).await?),
+    };
+    Ok(Store::new(driver))
+}
+
+/// Counts of a user's tasks (SPEC 5.3).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub completed: i64,
+    pub pending: i64,
+    pub overdue: i64,
+    pub completion_rate: f64,
+    pub by_priority: BTreeMap<&'static str, i64>,
+    pub by_category: BTreeMap<&'static str, i64>,
+}
+
+/// A page of a user's tasks and the total of the filtered list.
+#[derive(Debug)]
+pub struct Page {
+    pub tasks: Vec<Task>,
+    pub total: i64,
+}
+
+/// The task store every handler uses.
+#[derive(Clone)]
+pub struct Store {
+    driver: Arc<dyn Driver>,
+    dialect: Dialect,
+}
+
+fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
+    rows.into_iter().next().map(Task::try_from).transpose()
+}
+
+impl Store {
+    pub fn new(driver: Arc<dyn Driver>) -> Self {
+        let dialect = driver.dialect();
+        Self { driver, dialect }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.driver.ping().await
+    }
+
+    pub async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError> {
+        self.driver.migrate(cmd).await
+    }
+
+    pub fn pool_state(&self) -> (u32, u32) {
+        self.driver.pool_state()
+    }
+
+    pub async fn close(&self) {
+        self.driver.close().await
+    }
+
+    /// Record that a user was seen (first and last seen, email and name).
+    pub async fn upsert_user(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let stmt = sql::upsert_user(self.dialect, user, email, name, now());
+        self.driver.execute(stmt).await.map(drop)
+    }
+
+    pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
+        let stmt = sql::insert_task(self.dialect, user, input, now());
+        first(self.driver.fetch_tasks(stmt).await?)?
+            .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))
+    }
+
+    pub async fn get_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {
+        first(
+            self.driver
+                .fetch_tasks(sql::get_task(self.dialect, user, id))
+                .await?,
+        )
+    }
+
+    pub async fn replace_task(
+        &self,
+        user: &str,
+        id: i64,
+        input: &TaskInput,
+    ) -> Result<Option<Task>, StoreError> {
+        let stmt = sql::replace_task(self.dialect, user, id, input, now());
+        first(self.driver.fetch_tasks(stmt).await?)
+    }
+
+    pub async fn patch_task(
+        &self,
+        user: &str,
+        id: i64,
+        patch: &TaskPatch,
+    ) -> Result<Option<Task>, StoreError> {
+        if patch.is_empty() {
+            return self.get_task(user, id).await;
+        }
+        let stmt = sql::patch_task(self.dialect, user, id, patch, now());
+        first(self.driver.fetch_tasks(stmt).await?)
+    }
+
+    pub async fn toggle_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {
+        let stmt = sql::toggle_task(self.dialect, user, id, now());
+        first(self.driver.fetch_tasks(stmt).await?)
+    }
+
+    /// `true` when a task of this user was deleted.
+    pub async fn delete_task(&self, user: &str, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .driver
+            .execute(sql::delete_task(self.dialect, user, id))
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn list_tasks(&self, user: &str, q: &ListQuery) -> Result<Page, StoreError> {
+        let now = now();
+        let limit = q.page_size();
+        let stmt = sql::list_tasks(self.dialect, user, &q.filter, limit, q.offset, now);
+        let tasks = self
+            .driver
+            .fetch_tasks(stmt)
+            .await?
+            .into_iter()
+            .map(Task::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let returned = tasks.len() as i64;
+        // A short, non-empty page (or a short first page) already tells the
+        // total; only a full or past-the-end page needs the count query.
+        let total = if returned < limit && (returned > 0 || q.offset == 0) {
+            q.offset.saturating_add(returned)
+        } else {
+            let stmt = sql::count_tasks(self.dialect, user, &q.filter, now);
+            self.driver.fetch_count(stmt).await?
+        };
+        Ok(Page { tasks, total })
+    }
+
+    pub async fn stats(&self, user: &str) -> Result<Stats, StoreError> {
+        let rows = self
+            .driver
+            .fetch_stats(sql::stats(self.dialect, user, now()))
+            .await?;
+        let mut s = Stats {
+            total: 0,
+            completed: 0,
+            pending: 0,
+            overdue: 0,
+            completion_rate: 0.0,
+            by_priority: Priority::ALL.iter().map(|p| (p.as_str(), 0)).collect(),
+            by_category: Category::ALL.iter().map(|c| (c.as_str(), 0)).collect(),
+        };
+        for r in rows {
+            s.total += r.n;
+            if r.completed {
+                s.completed += r.n;
+            } else {
+                s.pending += r.n;
+                if r.past_due {
+                    s.overdue += r.n;
+                }
+            }
+            if let Some(p) = Priority::from_rank(r.priority) {
+                *s.by_priority.entry(p.as_str()).or_default() += r.n;
+            }
+            if let Some(c) = Category::parse(&r.category) {
+                *s.by_category.entry(c.as_str()).or_default() += r.n;
+            }
+        }
+        if s.total > 0 {
+            s.completion_rate = s.completed as f64 / s.total as f64;
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,34 @@
+//! The PostgreSQL driver (Neon and PgBouncer included): it sends no startup
+//! parameter a transaction-pooling proxy would reject.
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Arguments, Postgres};
+
+use super::sql::{Arg, Dialect, Statement};
+use super::{Driver, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError, TaskRow};
+
+pub struct PgDriver {
+    pool: PgPool,
+}
+
+impl PgDriver {
+    pub async fn connect(opts: &PgConnectOptions, pool: &PoolOptions) -> Result<Self, StoreError> {
+        // PgBouncer (and so Neon's pooled endpoint) rejects extra_float_digits.
+        let opts = opts.clone().extra_float_digits(None);
+        let pool = PgPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .min_connections(pool.min_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+super::sqlx_driver::sqlx_driver!(
+    PgDriver,
+    Postgres,
+    PgArguments,
+    Dialect::Postgres,
+    super::migrate::POSTGRES
+);

@@ -1,0 +1,370 @@
+//! The SQL of every store operation, written once for both databases.
+//!
+//! Statements are built as text plus a list of [`Arg`]s; the dialect only
+//! decides how a placeholder is spelled (`?` or `$n`). Every statement that
+//! touches `tasks` is keyed by `user_id` first.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::tasks::list::{ListFilter, Order, SortKey, StatusFilter};
+use crate::tasks::model::{TaskInput, TaskPatch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    SmallInt(i16),
+    Bool(bool),
+    Text(String),
+    OptText(Option<String>),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+}
+
+/// SQL text and its arguments, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect, sql: &str) -> Self {
+        Self {
+            dialect,
+            sql: sql.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        match self.dialect {
+            Dialect::Sqlite => self.sql.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(self.sql, "${}", self.args.len());
+            }
+        }
+        self
+    }
+
+    fn finish(self) -> Statement {
+        Statement {
+            sql: self.sql,
+            args: self.args,
+        }
+    }
+}
+
+/// The columns every task query returns, in `TaskRow` order.
+const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, category, \
+                            due_date, version, created_at, updated_at";
+
+fn text(s: &str) -> Arg {
+    Arg::Text(s.to_owned())
+}
+
+fn search_key(s: &str) -> String {
+    s.to_lowercase()
+}
+
+pub fn upsert_user(
+    d: Dialect,
+    id: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "INSERT INTO users (id, email, name, first_seen_at, last_seen_at) VALUES (",
+    );
+    b.bind(text(id)).push(", ");
+    b.bind(Arg::OptText(email.map(str::to_owned))).push(", ");
+    b.bind(Arg::OptText(name.map(str::to_owned))).push(", ");
+    b.bind(Arg::Time(now)).push(", ");
+    b.bind(Arg::Time(now));
+    b.push(
+        ") ON CONFLICT (id) DO UPDATE SET email = COALESCE(excluded.email, users.email), \
+         name = COALESCE(excluded.name, users.name), last_seen_at = excluded.last_seen_at",
+    );
+    b.finish()
+}
+
+pub fn insert_task(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "INSERT INTO tasks (user_id, title, title_search, description, description_search, \
+         completed, priority, category, due_date, created_at, updated_at) VALUES (",
+    );
+    b.bind(text(user)).push(", ");
+    b.bind(text(t.title.as_str())).push(", ");
+    b.bind(Arg::Text(search_key(t.title.as_str()))).push(", ");
+    b.bind(Arg::OptText(t.description.clone())).push(", ");
+    b.bind(Arg::OptText(t.description.as_deref().map(search_key)))
+        .push(", ");
+    b.bind(Arg::Bool(t.completed.unwrap_or(false))).push(", ");
+    b.bind(Arg::SmallInt(t.priority.rank())).push(", ");
+    b.bind(text(t.category.as_str())).push(", ");
+    b.bind(Arg::OptTime(t.due_date)).push(", ");
+    b.bind(Arg::Time(now)).push(", ");
+    b.bind(Arg::Time(now));
+    b.push(") RETURNING ").push(TASK_COLUMNS);
+    b.finish()
+}
+
+fn where_task(b: &mut Builder, user: &str, id: i64) {
+    b.push(" WHERE user_id = ").bind(text(user));
+    b.push(" AND id = ").bind(Arg::Int(id));
+}
+
+pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
+    let mut b = Builder::new(d, "SELECT ");
+    b.push(TASK_COLUMNS).push(" FROM tasks");
+    where_task(&mut b, user, id);
+    b.finish()
+}
+
+pub fn delete_task(d: Dialect, user: &str, id: i64) -> Statement {
+    let mut b = Builder::new(d, "DELETE FROM tasks");
+    where_task(&mut b, user, id);
+    b.finish()
+}
+
+/// An `UPDATE … RETURNING` of one task that bumps `version` and `updated_at`;
+/// `set` adds the changed columns.
+fn update(
+    d: Dialect,
+    user: &str,
+    id: i64,
+    now: DateTime<Utc>,
+    set: impl FnOnce(&mut Builder),
+) -> Statement {
+    let mut b = Builder::new(d, "UPDATE tasks SET version = version + 1, updated_at = ");
+    b.bind(Arg::Time(now));
+    set(&mut b);
+    where_task(&mut b, user, id);
+    b.push(" RETURNING ").push(TASK_COLUMNS);
+    b.finish()
+}
+
+fn set_title(b: &mut Builder, title: &str) {
+    b.push(", title = ").bind(text(title));
+    b.push(", title_search = ")
+        .bind(Arg::Text(search_key(title)));
+}
+
+fn set_description(b: &mut Builder, description: Option<&str>) {
+    b.push(", description = ")
+        .bind(Arg::OptText(description.map(str::to_owned)));
+    b.push(", description_search = ")
+        .bind(Arg::OptText(description.map(search_key)));
+}
+
+/// PUT: replace every editable field; `completed` only when given.
+pub fn replace_task(
+    d: Dialect,
+    user: &str,
+    id: i64,
+    t: &TaskInput,
+    now: DateTime<Utc>,
+) -> Statement {
+    update(d, user, id, now, |b| {
+        set_title(b, t.title.as_str());
+        set_description(b, t.description.as_deref());
+        if let Some(c) = t.completed {
+            b.push(", completed = ").bind(Arg::Bool(c));
+        }
+        b.push(", priority = ")
+            .bind(Arg::SmallInt(t.priority.rank()));
+        b.push(", category = ").bind(text(t.category.as_str()));
+        b.push(", due_date = ").bind(Arg::OptTime(t.due_date));
+    })
+}
+
+/// PATCH: change only the fields present. Callers handle the empty patch.
+pub fn patch_task(d: Dialect, user: &str, id: i64, p: &TaskPatch, now: DateTime<Utc>) -> Statement {
+    update(d, user, id, now, |b| {
+        if let Some(title) = &p.title {
+            set_title(b, title.as_str());
+        }
+        if let Some(description) = &p.description {
+            set_description(b, description.as_deref());
+        }
+        if let Some(c) = p.completed {
+            b.push(", completed = ").bind(Arg::Bool(c));
+        }
+        if let Some(pr) = p.priority {
+            b.push(", priority = ").bind(Arg::SmallInt(pr.rank()));
+        }
+        if let Some(c) = p.category {
+            b.push(", category = ").bind(text(c.as_str()));
+        }
+        if let Some(due) = p.due_date {
+            b.push(", due_date = ").bind(Arg::OptTime(due));
+        }
+    })
+}
+
+/// The toggle: one atomic statement, so concurrent toggles never lose one.
+pub fn toggle_task(d: Dialect, user: &str, id: i64, now: DateTime<Utc>) -> Statement {
+    update(d, user, id, now, |b| {
+        b.push(", completed = NOT completed");
+    })
+}
+
+fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) {
+    b.push(" FROM tasks WHERE user_id = ").bind(text(user));
+    match f.status {
+        StatusFilter::All => {}
+        StatusFilter::Pending => {
+            b.push(" AND completed = ").bind(Arg::Bool(false));
+        }
+        StatusFilter::Completed => {
+            b.push(" AND completed = ").bind(Arg::Bool(true));
+        }
+    }
+    if let Some(p) = f.priority {
+        b.push(" AND priority = ").bind(Arg::SmallInt(p.rank()));
+    }
+    if let Some(c) = f.category {
+        b.push(" AND category = ").bind(text(c.as_str()));
+    }
+    if let Some(t) = f.due_before {
+        b.push(" AND due_date <= ").bind(Arg::Time(t));
+    }
+    if let Some(t) = f.due_after {
+        b.push(" AND due_date >= ").bind(Arg::Time(t));
+    }
+    match f.overdue {
+        None => {}
+        Some(true) => {
+            b.push(" AND completed = ").bind(Arg::Bool(false));
+            b.push(" AND due_date < ").bind(Arg::Time(now));
+        }
+        Some(false) => {
+            b.push(" AND (completed = ").bind(Arg::Bool(true));
+            b.push(" OR due_date IS NULL OR due_date >= ")
+                .bind(Arg::Time(now))
+                .push(")");
+        }
+    }
+    if let Some(q) = &f.q {
+        b.push(" AND (title_search LIKE ").bind(text(q));
+        b.push(" ESCAPE '\\' OR description_search LIKE ")
+            .bind(text(q))
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// The `ORDER BY` of a list: total (ties broken by id in the same
+/// direction), tasks without a due date last either way.
+fn order_by(f: &ListFilter) -> &'static str {
+    use Order::{Asc, Desc};
+    match (f.sort, f.order) {
+        (SortKey::CreatedAt, Asc) => " ORDER BY created_at ASC, id ASC",
+        (SortKey::CreatedAt, Desc) => " ORDER BY created_at DESC, id DESC",
+        (SortKey::UpdatedAt, Asc) => " ORDER BY updated_at ASC, id ASC",
+        (SortKey::UpdatedAt, Desc) => " ORDER BY updated_at DESC, id DESC",
+        (SortKey::DueDate, Asc) => " ORDER BY due_date ASC NULLS LAST, id ASC",
+        (SortKey::DueDate, Desc) => " ORDER BY due_date DESC NULLS LAST, id DESC",
+        (SortKey::Priority, Asc) => " ORDER BY priority ASC, id ASC",
+        (SortKey::Priority, Desc) => " ORDER BY priority DESC, id DESC",
+        (SortKey::Title, Asc) => " ORDER BY title ASC, id ASC",
+        (SortKey::Title, Desc) => " ORDER BY title DESC, id DESC",
+    }
+}
+
+pub fn list_tasks(
+    d: Dialect,
+    user: &str,
+    f: &ListFilter,
+    limit: i64,
+    offset: i64,
+    now: DateTime<Utc>,
+) -> Statement {
+    let mut b = Builder::new(d, "SELECT ");
+    b.push(TASK_COLUMNS);
+    push_filter(&mut b, user, f, now);
+    b.push(order_by(f));
+    b.push(" LIMIT ").bind(Arg::Int(limit));
+    b.push(" OFFSET ").bind(Arg::Int(offset));
+    b.finish()
+}
+
+pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -> Statement {
+    let mut b = Builder::new(d, "SELECT COUNT(*)");
+    push_filter(&mut b, user, f, now);
+    b.finish()
+}
+
+/// One row per (priority, category, completed, overdue) group of a user's tasks.
+pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "SELECT priority, category, completed, \
+         (due_date IS NOT NULL AND due_date < ",
+    );
+    b.bind(Arg::Time(now));
+    b.push(") AS past_due, COUNT(*) AS n FROM tasks WHERE user_id = ")
+        .bind(text(user));
+    b.push(" GROUP BY priority, category, completed, past_due");
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let pg = get_task(Dialect::Postgres, "u", 7);
+        assert!(
+            pg.sql.ends_with("WHERE user_id = $1 AND id = $2"),
+            "{}",
+            pg.sql
+        );
+        let lite = get_task(Dialect::Sqlite, "u", 7);
+        assert!(
+            lite.sql.ends_with("WHERE user_id = ? AND id = ?"),
+            "{}",
+            lite.sql
+        );
+        assert_eq!(pg.args, vec![Arg::Text("u".into()), Arg::Int(7)]);
+    }
+
+    #[test]
+    fn every_list_is_keyed_by_user_first() {
+        let f = ListFilter {
+            q: Some("%x%".into()),
+            overdue: Some(false),
+            ..Default::default()
+        };
+        let s = list_tasks(Dialect::Postgres, "u", &f, 10, 0, Utc::now());
+        assert!(
+            s.sql.contains("FROM tasks WHERE user_id = $1 AND"),
+            "{}",
+            s.sql
+        );
+        assert_eq!(s.args.len(), s.sql.matches('$').count());
+    }
+}

@@ -1,0 +1,83 @@
+//! The [`Driver`](super::Driver) implementation shared by the sqlx-backed
+//! drivers: only the database type and its argument buffer differ.
+
+/// Implement `Driver` for `$driver { pool: Pool<$db> }`.
+macro_rules! sqlx_driver {
+    ($driver:ident, $db:ty, $args:ty, $dialect:expr, $migrator:path) => {
+        fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
+            let mut out = <$args>::default();
+            for arg in args {
+                let added = match arg {
+                    Arg::Int(v) => out.add(v),
+                    Arg::SmallInt(v) => out.add(v),
+                    Arg::Bool(v) => out.add(v),
+                    Arg::Text(v) => out.add(v),
+                    Arg::OptText(v) => out.add(v),
+                    Arg::Time(v) => out.add(v),
+                    Arg::OptTime(v) => out.add(v),
+                };
+                added.map_err(sqlx::Error::Encode)?;
+            }
+            Ok(out)
+        }
+
+        #[async_trait::async_trait]
+        impl Driver for $driver {
+            fn dialect(&self) -> Dialect {
+                $dialect
+            }
+
+            async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
+                let args = arguments(stmt.args)?;
+                Ok(sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
+                let args = arguments(stmt.args)?;
+                Ok(sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
+                let args = arguments(stmt.args)?;
+                Ok(sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
+                let args = arguments(stmt.args)?;
+                let done = sqlx::query_with::<$db, _>(&stmt.sql, args)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query::<$db>("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate(
+                &self,
+                cmd: MigrateCommand,
+            ) -> Result<Vec<MigrationState>, StoreError> {
+                super::migrate::run(&$migrator, &self.pool, cmd).await
+            }
+
+            fn pool_state(&self) -> (u32, u32) {
+                let idle = self.pool.num_idle() as u32;
+                (self.pool.size().saturating_sub(idle), idle)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}
+
+pub(super) use sqlx_driver;

@@ -1,0 +1,176 @@
+//! The HTTP surface: shared state, the router, and the middleware stack.
+
+pub mod error;
+pub mod extract;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, State};
+use axum::http::{HeaderName, Method, Request, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, patch};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::auth::{Authenticator, SeenUsers};
+use crate::db::Store;
+use crate::tasks::routes as tasks;
+use error::ApiError;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub users: Arc<SeenUsers>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `GET /health`: 200 when the database answers, 503 otherwise.
+async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    let ping = tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await;
+    match ping {
+        Ok(Ok(())) => (StatusCode::OK, axum::Json(json!({ "status": "healthy" }))),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "health check failed");
+            unhealthy()
+        }
+        Err(_) => {
+            tracing::error!("health check timed out");
+            unhealthy()
+        }
+    }
+}
+
+fn unhealthy() -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({ "status": "unhealthy", "detail": "Database unavailable" })),
+    )
+}
+
+/// The task routes, in both styles.
+fn task_routes() -> Router<AppState> {
+    let mut r = Router::new();
+    for prefix in ["/api", "/api/{user_id}"] {
+        r = r
+            .route(
+                &format!("{prefix}/tasks"),
+                get(tasks::list).post(tasks::create),
+            )
+            .route(
+                &format!("{prefix}/tasks/{{id}}"),
+                get(tasks::get)
+                    .put(tasks::replace)
+                    .patch(tasks::patch)
+                    .delete(tasks::delete),
+            )
+            .route(
+                &format!("{prefix}/tasks/{{id}}/complete"),
+                patch(tasks::toggle),
+            )
+            .route(&format!("{prefix}/stats"), get(tasks::stats));
+    }
+    r.route("/api/me", get(tasks::me))
+}
+
+fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LINK,
+            header::LOCATION,
+            HeaderName::from_static("x-total-count"),
+            REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+fn request_span(req: &Request<Body>) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id,
+        client_addr = %client,
+        user_id = tracing::field::Empty,
+    )
+}
+
+fn log_response(resp: &Response<Body>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = resp.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// The whole application router with its middleware.
+pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Router {
+    let mut app = task_routes()
+        .route("/health", get(health))
+        .fallback(|| async { ApiError::NotFound("Not Found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                .on_failure(()),
+        );
+    if !cors_origins.is_empty() {
+        app = app.layer(cors(cors_origins));
+    }
+    app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

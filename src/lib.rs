@@ -1,0 +1,10 @@
+//! todo-api: a secure, fast, multi-user task REST API for frontends that sign
+//! users in with Better Auth. A drop-in for the FastAPI seed backends.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod startup;
+pub mod tasks;

@@ -1,0 +1,138 @@
+//! Building and running the application: connect, migrate, bind, serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::ServiceExt;
+use axum::extract::Request;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::auth::{Authenticator, SeenUsers};
+use crate::config::{Config, DatabaseUrl};
+use crate::db::{self, MigrateCommand, Store};
+use crate::http::{self, AppState};
+
+/// How long start-up keeps trying to reach the database before giving up.
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// Open the database, retrying a few times with backoff.
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match db::connect(&config.database, &config.pool).await {
+            Ok(store) => return Ok(store),
+            Err(e) if attempt < CONNECT_ATTEMPTS => {
+                tracing::warn!(attempt, error = %e, "database not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => {
+                let what = match &config.database {
+                    DatabaseUrl::Sqlite(_) => "SQLite",
+                    DatabaseUrl::Postgres(_) => "PostgreSQL",
+                };
+                return Err(anyhow::anyhow!(
+                    "DATABASE_URL: {what} database unreachable after {CONNECT_ATTEMPTS} attempts: {e}"
+                ));
+            }
+        }
+    }
+}
+
+/// A built application: bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    /// Connect, migrate (unless disabled) and bind `config.host:config.port`
+    /// (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = connect_store(&config).await?;
+        if config.auto_migrate {
+            store
+                .migrate(MigrateCommand::Up)
+                .await
+                .context("applying migrations")?;
+        }
+        let state = AppState {
+            store,
+            auth: Arc::new(Authenticator::new(&config.auth)),
+            users: Arc::new(SeenUsers::default()),
+        };
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("API_HOST/API_PORT: cannot listen on {addr}"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            state,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serve until `shutdown` resolves; in-flight requests are finished.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let router = http::router(self.state, &self.config.cors_origins);
+        // FastAPI redirects `/api/tasks/` to `/api/tasks`; we simply serve it.
+        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        axum::serve(
+            self.listener,
+            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        store.close().await;
+        Ok(())
+    }
+
+    /// Serve until SIGTERM or SIGINT.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

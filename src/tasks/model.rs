@@ -1,0 +1,499 @@
+//! The task: its domain types, and the parsing of request bodies into them.
+//!
+//! Bodies are parsed from `serde_json::Value` by hand rather than with
+//! `#[derive(Deserialize)]` so that every problem is reported at once, in the
+//! FastAPI/pydantic shape the seed frontends already understand.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+use crate::http::error::FieldError;
+
+pub const TITLE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 1000;
+
+/// A task's priority; stored as a small integer so that sorting by it is
+/// served by an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    Low = 0,
+    Medium = 1,
+    High = 2,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::Low, Priority::Medium, Priority::High];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn rank(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_rank(rank: i16) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.rank() == rank)
+    }
+}
+
+/// A task's category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    Work,
+    Personal,
+    Home,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::Work,
+        Category::Personal,
+        Category::Home,
+        Category::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Work => "work",
+            Category::Personal => "personal",
+            Category::Home => "home",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+macro_rules! serialize_as_str {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+serialize_as_str!(Priority, Category);
+
+/// A stored task as the API returns it (SPEC 5.1).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Task {
+    pub id: i64,
+    pub user_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub status: &'static str,
+    pub priority: Priority,
+    pub category: Category,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub due_date: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "ser_time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "ser_time")]
+    pub updated_at: DateTime<Utc>,
+    /// Bumped on every change; the source of the `ETag`.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// RFC 3339 in UTC with a `Z` and microseconds, as pydantic prints them.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ser_time(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The current time at the precision both databases store (microseconds).
+pub fn now() -> DateTime<Utc> {
+    truncate_micros(Utc::now())
+}
+
+fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let micros = t.timestamp_micros();
+    DateTime::from_timestamp_micros(micros).unwrap_or(t)
+}
+
+/// A validated, trimmed title of 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Title(String);
+
+impl Title {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The fields a POST or PUT sets (PUT: omitted means null or the default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInput {
+    pub title: Title,
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+    pub priority: Priority,
+    pub category: Category,
+    pub due_date: Option<DateTime<Utc>>,
+}
+
+/// The fields a PATCH changes; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskPatch {
+    pub title: Option<Title>,
+    pub description: Option<Option<String>>,
+    pub completed: Option<bool>,
+    pub priority: Option<Priority>,
+    pub category: Option<Category>,
+    pub due_date: Option<Option<DateTime<Utc>>>,
+}
+
+impl TaskPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == TaskPatch::default()
+    }
+}
+
+fn loc(field: &str) -> Vec<Value> {
+    vec![json!("body"), json!(field)]
+}
+
+/// Field-by-field reader of a JSON object that collects every problem.
+struct BodyReader<'a> {
+    obj: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> BodyReader<'a> {
+    fn new(body: &'a Value) -> Result<Self, Vec<FieldError>> {
+        match body {
+            Value::Object(obj) => Ok(Self {
+                obj,
+                errors: Vec::new(),
+            }),
+            _ => Err(vec![FieldError::new(
+                vec![json!("body")],
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            )]),
+        }
+    }
+
+    /// The field's value: absent is `None`, present (even `null`) is `Some`.
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        self.obj.get(field)
+    }
+
+    fn fail(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
+        self.errors.push(FieldError::new(loc(field), kind, msg));
+    }
+
+    fn title(&mut self, v: &Value) -> Option<Title> {
+        let s = self.string(TITLE_FIELD, v)?;
+        let trimmed = s.trim();
+        let len = trimmed.chars().count();
+        if len < 1 {
+            self.errors.push(
+                FieldError::new(
+                    loc(TITLE_FIELD),
+                    "string_too_short",
+                    "String should have at least 1 character",
+                )
+                .with_ctx(json!({ "min_length": 1 })),
+            );
+            None
+        } else if len > TITLE_MAX {
+            self.too_long(TITLE_FIELD, TITLE_MAX);
+            None
+        } else {
+            Some(Title(trimmed.to_owned()))
+        }
+    }
+
+    fn too_long(&mut self, field: &str, max: usize) {
+        self.errors.push(
+            FieldError::new(
+                loc(field),
+                "string_too_long",
+                format!("String should have at most {max} characters"),
+            )
+            .with_ctx(json!({ "max_length": max })),
+        );
+    }
+
+    fn string(&mut self, field: &str, v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => {
+                self.fail(
+                    field,
+                    "string_pattern_mismatch",
+                    "String should not contain NUL characters",
+                );
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.fail(field, "string_type", "Input should be a valid string");
+                None
+            }
+        }
+    }
+
+    fn description(&mut self, v: &Value) -> Option<Option<String>> {
+        if v.is_null() {
+            return Some(None);
+        }
+        let s = self.string(DESCRIPTION_FIELD, v)?;
+        if s.chars().count() > DESCRIPTION_MAX {
+            self.too_long(DESCRIPTION_FIELD, DESCRIPTION_MAX);
+            return None;
+        }
+        Some(Some(s))
+    }
+
+    /// Booleans as pydantic's lax mode takes them from JSON.
+    fn boolean(&mut self, field: &str, v: &Value) -> Option<bool> {
+        let parsed = match v {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(0) => Some(false),
+                Some(1) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
+                "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.fail(field, "bool_parsing", "Input should be a valid boolean");
+        }
+        parsed
+    }
+
+    fn choice<T>(
+        &mut self,
+        field: &str,
+        v: &Value,
+        parse: fn(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Option<T> {
+        let parsed = v.as_str().and_then(parse);
+        if parsed.is_none() {
+            self.errors.push(
+                FieldError::new(loc(field), "enum", format!("Input should be {expected}"))
+                    .with_ctx(json!({ "expected": expected })),
+            );
+        }
+        parsed
+    }
+
+    fn priority(&mut self, v: &Value) -> Option<Priority> {
+        self.choice("priority", v, Priority::parse, PRIORITY_EXPECTED)
+    }
+
+    fn category(&mut self, v: &Value) -> Option<Category> {
+        self.choice("category", v, Category::parse, CATEGORY_EXPECTED)
+    }
+
+    fn due_date(&mut self, v: &Value) -> Option<Option<DateTime<Utc>>> {
+        if v.is_null() {
+            return Some(None);
+        }
+        let parsed = v.as_str().and_then(parse_datetime);
+        if parsed.is_none() {
+            self.fail(
+                "due_date",
+                "datetime_parsing",
+                "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD)",
+            );
+            return None;
+        }
+        Some(parsed)
+    }
+
+    /// A field that may not be `null` (everything but description and due date).
+    fn non_null<'v>(&mut self, field: &str, v: &'v Value) -> Option<&'v Value> {
+        if v.is_null() {
+            self.fail(field, "null_not_allowed", "Field may not be null");
+            None
+        } else {
+            Some(v)
+        }
+    }
+
+    fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(value())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+const TITLE_FIELD: &str = "title";
+const DESCRIPTION_FIELD: &str = "description";
+pub const PRIORITY_EXPECTED: &str = "'low', 'medium' or 'high'";
+pub const CATEGORY_EXPECTED: &str = "'work', 'personal', 'home' or 'other'";
+
+/// Parse a POST or PUT body. A `user_id` or any other unknown field is ignored.
+pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<FieldError>> {
+    let mut r = BodyReader::new(body)?;
+    let title = match r.get(TITLE_FIELD) {
+        Some(v) => r.title(v),
+        None => {
+            r.fail(TITLE_FIELD, "missing", "Field required");
+            None
+        }
+    };
+    let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
+    let completed = r
+        .get("completed")
+        .and_then(|v| r.non_null("completed", v))
+        .and_then(|v| r.boolean("completed", v));
+    let priority = r
+        .get("priority")
+        .and_then(|v| r.non_null("priority", v))
+        .map(|v| r.priority(v));
+    let category = r
+        .get("category")
+        .and_then(|v| r.non_null("category", v))
+        .map(|v| r.category(v));
+    let due_date = r.get("due_date").and_then(|v| r.due_date(v));
+    r.finish(|| TaskInput {
+        title: title.expect("no errors means a title"),
+        description: description.flatten(),
+        completed,
+        priority: priority.flatten().unwrap_or(Priority::Medium),
+        category: category.flatten().unwrap_or(Category::Other),
+        due_date: due_date.flatten(),
+    })
+}
+
+/// Parse a PATCH body (JSON merge patch over the task's fields).
+pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<FieldError>> {
+    let mut r = BodyReader::new(body)?;
+    let title = r
+        .get(TITLE_FIELD)
+        .and_then(|v| r.non_null(TITLE_FIELD, v))
+        .and_then(|v| r.title(v));
+    let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
+    let completed = r
+        .get("completed")
+        .and_then(|v| r.non_null("completed", v))
+        .and_then(|v| r.boolean("completed", v));
+    let priority = r
+        .get("priority")
+        .and_then(|v| r.non_null("priority", v))
+        .and_then(|v| r.priority(v));
+    let category = r
+        .get("category")
+        .and_then(|v| r.non_null("category", v))
+        .and_then(|v| r.category(v));
+    let due_date = r.get("due_date").and_then(|v| r.due_date(v));
+    r.finish(|| TaskPatch {
+        title,
+        description,
+        completed,
+        priority,
+        category,
+        due_date,
+    })
+}
+
+/// An RFC 3339 date-time (an offset-less one is taken as UTC), or a plain
+/// date meaning midnight UTC.
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    parse_datetime_or_date(s).map(|(t, _)| t)
+}
+
+/// As [`parse_datetime`], also saying whether the input was a plain date.
+pub fn parse_datetime_or_date(s: &str) -> Option<(DateTime<Utc>, bool)> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some((truncate_micros(t.with_timezone(&Utc)), false));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some((truncate_micros(t.and_utc()), false));
+        }
+    }
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some((date.and_hms_opt(0, 0, 0)?.and_utc(), true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errs = parse_input(&json!({
+            "title": "  ", "description": 5, "priority": "urgent",
+            "category": null, "completed": "maybe", "due_date": "tomorrow"
+        }))
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.loc[1].clone()).collect();
+        assert_eq!(
+            fields,
+            [
+                "title",
+                "description",
+                "completed",
+                "priority",
+                "category",
+                "due_date"
+            ]
+        );
+    }
+
+    #[test]
+    fn title_counts_characters_not_bytes() {
+        let ok = "é".repeat(200);
+        assert_eq!(
+            parse_input(&json!({ "title": ok })).unwrap().title.as_str(),
+            ok
+        );
+        assert!(parse_input(&json!({ "title": "é".repeat(201) })).is_err());
+    }
+
+    #[test]
+    fn plain_dates_are_midnight_utc() {
+        let t = parse_datetime("2026-03-01").unwrap();
+        assert_eq!(format_time(&t), "2026-03-01T00:00:00.000000Z");
+        let t = parse_datetime("2026-03-01T10:00:00+02:00").unwrap();
+        assert_eq!(format_time(&t), "2026-03-01T08:00:00.000000Z");
+        assert!(parse_datetime("2026-13-01").is_none());
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let p = parse_patch(&json!({ "description": null })).unwrap();
+        assert_eq!(p.description, Some(None));
+        assert_eq!(p.due_date, None);
+        assert!(parse_patch(&json!({})).unwrap().is_empty());
+        assert!(parse_patch(&json!({ "title": null })).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! Task handlers. Each serves both route styles: `/api/tasks…` and
+//! `/api/{user_id}/tasks…` (the `AuthUser` extractor checks the latter).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::list::{ListQuery, next_page_query};
+use super::model::{Task, parse_input, parse_patch};
+use crate::auth::AuthUser;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{JsonBody, TaskId};
+
+fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
+    tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
+}
+
+fn found(task: Option<Task>) -> Result<Json<Task>, ApiError> {
+    task.map(Json).ok_or_else(ApiError::task_not_found)
+}
+
+/// `GET /api/tasks`: the user's tasks, filtered, sorted and paged.
+pub async fn list(
+    State(s): State<AppState>,
+    user: AuthUser,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = ListQuery::parse(uri.query()).map_err(ApiError::invalid)?;
+    let page = s.store.list_tasks(user.id(), &q).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(page.total));
+    let next = q.offset.saturating_add(page.tasks.len() as i64);
+    if next < page.total {
+        let link = format!(
+            "<{}?{}>; rel=\"next\"",
+            uri.path(),
+            next_page_query(uri.query(), next)
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, v);
+        }
+    }
+    Ok((headers, Json(page.tasks)).into_response())
+}
+
+/// `POST /api/tasks`: 201 with the task and its `Location`.
+pub async fn create(
+    State(s): State<AppState>,
+    user: AuthUser,
+    uri: Uri,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let input = parse_input(&body).map_err(ApiError::invalid)?;
+    let task = s.store.create_task(user.id(), &input).await?;
+    audit("created", &user, task.id);
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), task.id);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(task)).into_response())
+}
+
+/// `GET /api/tasks/{id}`
+pub async fn get(
+    State(s): State<AppState>,
+    user: AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    found(s.store.get_task(user.id(), id).await?)
+}
+
+/// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
+pub async fn replace(
+    State(s): State<AppState>,
+    user: AuthUser,
+    TaskId(id): TaskId,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Task>, ApiError> {
+    let input = parse_input(&body).map_err(ApiError::invalid)?;
+    let task = found(s.store.replace_task(user.id(), id, &input).await?)?;
+    audit("replaced", &user, id);
+    Ok(task)
+}
+
+/// `PATCH /api/tasks/{id}`: merge patch.
+pub async fn patch(
+    State(s): State<AppState>,
+    user: AuthUser,
+    TaskId(id): TaskId,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Task>, ApiError> {
+    let patch = parse_patch(&body).map_err(ApiError::invalid)?;
+    let task = found(s.store.patch_task(user.id(), id, &patch).await?)?;
+    if !patch.is_empty() {
+        audit("patched", &user, id);
+    }
+    Ok(task)
+}
+
+/// `PATCH /api/tasks/{id}/complete`: toggle `completed` atomically.
+pub async fn toggle(
+    State(s): State<AppState>,
+    user: AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    let task = found(s.store.toggle_task(user.id(), id).await?)?;
+    audit("toggled", &user, id);
+    Ok(task)
+}
+
+/// `DELETE /api/tasks/{id}`: 204 with an empty body.
+pub async fn delete(
+    State(s): State<AppState>,
+    user: AuthUser,
+    TaskId(id): TaskId,
+) -> Result<StatusCode, ApiError> {
+    if s.store.delete_task(user.id(), id).await? {
+        audit("deleted", &user, id);
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::task_not_found())
+    }
+}
+
+/// `GET /api/stats`: counts of the user's tasks.
+pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    Ok(Json(s.store.stats(user.id()).await?).into_response())
+}
+
+/// `GET /api/me`: the token's user and their task counts.
+pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    let stats = s.store.stats(user.id()).await?;
+    Ok(Json(json!({
+        "id": user.0.user_id,
+        "email": user.0.email,
+        "name": user.0.name,
+        "tasks": {
+            "total": stats.total,
+            "completed": stats.completed,
+            "pending": stats.pending,
+            "overdue": stats.overdue,
+        },
+    }))
+    .into_response())
+}
