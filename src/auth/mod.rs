@@ -95,13 +95,17 @@ impl Authenticator {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.required_spec_claims = HashSet::from(["exp".to_owned()]);
+        // Once configured, `iss` and `aud` must be present, not just right
+        // when present.
         if cfg.audiences.is_empty() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&cfg.audiences);
+            validation.required_spec_claims.insert("aud".to_owned());
         }
         if !cfg.issuers.is_empty() {
             validation.set_issuer(&cfg.issuers);
+            validation.required_spec_claims.insert("iss".to_owned());
         }
         Self {
             hmac_key: cfg
@@ -158,6 +162,7 @@ impl Authenticator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum UserClaim {
     Sub,
+    #[value(name = "user_id")]
     UserId,
 }
 

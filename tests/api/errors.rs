@@ -1,0 +1,171 @@
+//! Errors (SPEC 6): FastAPI-shaped 422s, JSON 404/405/413, never a 500.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_422, assert_detail};
+
+crate::both_backends!(
+    validation_reports_every_problem_at_once,
+    malformed_and_odd_bodies_are_422,
+    oversized_bodies_are_413_json,
+    unknown_routes_and_methods_are_json,
+    hostile_text_is_stored_verbatim,
+);
+
+async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/tasks"))
+        .bearer_auth(app.token("u"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn validation_reports_every_problem_at_once(app: TestApp) {
+    let resp = app
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("u"),
+            Some(&json!({
+                "title": "", "description": "d".repeat(1001), "completed": "perhaps",
+                "priority": "urgent", "category": 3, "due_date": "next week"
+            })),
+        )
+        .await;
+    let body = assert_422(
+        resp,
+        &[
+            json!(["body", "title"]),
+            json!(["body", "description"]),
+            json!(["body", "completed"]),
+            json!(["body", "priority"]),
+            json!(["body", "category"]),
+            json!(["body", "due_date"]),
+        ],
+    )
+    .await;
+    let types: Vec<&str> = body["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["string_too_short", "string_too_long", "bool_parsing", "enum", "enum", "datetime_parsing"]
+    );
+    // Wrong JSON types.
+    let resp = app
+        .call(Method::POST, "/api/tasks", Some("u"), Some(&json!({ "title": 5, "description": [] })))
+        .await;
+    assert_422(resp, &[json!(["body", "title"]), json!(["body", "description"])]).await;
+    // Missing title; whitespace-only title.
+    let resp = app.call(Method::POST, "/api/tasks", Some("u"), Some(&json!({}))).await;
+    let body = assert_422(resp, &[json!(["body", "title"])]).await;
+    assert_eq!(body["detail"][0]["type"], "missing");
+    let resp = app
+        .call(Method::POST, "/api/tasks", Some("u"), Some(&json!({ "title": " \t\n " })))
+        .await;
+    assert_422(resp, &[json!(["body", "title"])]).await;
+    // Limits count characters: 200 multi-byte characters are fine.
+    let t = app.create("u", json!({ "title": "ü".repeat(200), "description": "ß".repeat(1000) })).await;
+    assert_eq!(t["title"].as_str().unwrap().chars().count(), 200);
+    // Lax booleans as pydantic takes them.
+    let t = app.create("u", json!({ "title": "x", "completed": "true" })).await;
+    assert_eq!(t["completed"], true);
+    assert_eq!(app.list("u", "").await.1, 2, "no invalid request stored anything");
+}
+
+async fn malformed_and_odd_bodies_are_422(app: TestApp) {
+    let resp = post_raw(&app, "{\"title\": ").await;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    let e = &body["detail"][0];
+    assert_eq!(e["type"], "json_invalid");
+    assert_eq!(e["loc"][0], "body");
+    assert!(e["loc"][1].is_u64(), "the position of the error: {e}");
+    let resp = post_raw(&app, "").await;
+    assert_422(resp, &[json!(["body"])]).await;
+    for not_object in ["[]", "\"title\"", "42", "null"] {
+        let resp = post_raw(&app, not_object).await;
+        assert_422(resp, &[json!(["body"])]).await;
+    }
+    // Invalid UTF-8, deep nesting, lone surrogates: all 422, none 500.
+    let resp = post_raw(&app, b"{\"title\": \"\xff\xfe\"}".to_vec()).await;
+    assert_eq!(resp.status(), 422);
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    assert_eq!(post_raw(&app, deep).await.status(), 422);
+    let resp = post_raw(&app, r#"{"title": "\ud800"}"#).await;
+    assert_eq!(resp.status(), 422);
+    // NUL characters cannot be stored by PostgreSQL: refused on both.
+    let resp = post_raw(&app, r#"{"title": "a\u0000b"}"#).await;
+    assert_422(resp, &[json!(["body", "title"])]).await;
+    // Duplicate keys: the last one wins, as in Python's json.
+    let resp = post_raw(&app, r#"{"title": "first", "title": "second"}"#).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.json::<Value>().await.unwrap()["title"], "second");
+    // PATCH and PUT parse bodies the same way.
+    let id = app.create_titled("u", "a").await;
+    let resp = app
+        .client
+        .patch(app.url(&format!("/api/tasks/{id}")))
+        .bearer_auth(app.token("u"))
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}
+
+async fn oversized_bodies_are_413_json(app: TestApp) {
+    let big = json!({ "title": "x", "description": "y".repeat(70 * 1024) }).to_string();
+    let resp = post_raw(&app, big).await;
+    assert_detail(resp, 413, "Request body too large").await;
+    // Just under the limit is accepted.
+    let near = json!({ "title": "x", "pad": "y".repeat(60 * 1024) }).to_string();
+    assert_eq!(post_raw(&app, near).await.status(), 201);
+}
+
+async fn unknown_routes_and_methods_are_json(app: TestApp) {
+    let resp = app.call(Method::GET, "/api/nothing/here/at/all", Some("u"), None).await;
+    assert_detail(resp, 404, "Not Found").await;
+    let resp = app.call(Method::DELETE, "/api/tasks", Some("u"), None).await;
+    assert_detail(resp, 405, "Method Not Allowed").await;
+    let resp = app.call(Method::POST, "/health", None, None).await;
+    assert_detail(resp, 405, "Method Not Allowed").await;
+    // Every response carries a request id.
+    assert!(resp_has_request_id(&app).await);
+}
+
+async fn resp_has_request_id(app: &TestApp) -> bool {
+    let resp = app.call(Method::GET, "/nope", None, None).await;
+    resp.headers().contains_key("x-request-id")
+}
+
+async fn hostile_text_is_stored_verbatim(app: TestApp) {
+    let nasty = [
+        "'; DROP TABLE tasks; --",
+        "\" OR 1=1 --",
+        "%_\\",
+        "<script>alert(1)</script>",
+        "Robert'); DELETE FROM users;--",
+        "emoji 🦀 and RTL \u{202e}",
+    ];
+    for s in nasty {
+        let t = app.create("u", json!({ "title": s, "description": s })).await;
+        assert_eq!((&t["title"], &t["description"]), (&json!(s.trim()), &json!(s)));
+        let listed = app
+            .list_ids("u", &format!("q={}", urlencode(s.trim())))
+            .await;
+        assert!(listed.contains(&t["id"].as_i64().unwrap()), "search for {s:?}");
+    }
+    assert_eq!(app.list("u", "").await.1, nasty.len() as i64);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

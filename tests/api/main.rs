@@ -1,0 +1,11 @@
+//! Behavioural tests through HTTP against the real server, each run on
+//! SQLite and on PostgreSQL (`TEST_DATABASE_URL`).
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod isolation;
+mod listing;
+mod persistence;
+mod tasks;

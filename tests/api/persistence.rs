@@ -1,0 +1,166 @@
+//! Persistence and operations: restarts, migrations, concurrent start-up,
+//! an unreachable database, and the command line.
+
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_detail, settings};
+
+crate::both_backends!(
+    writes_survive_a_restart,
+    two_instances_start_at_once_on_one_database,
+    migrations_go_down_and_up_from_the_cli,
+    unreachable_database_is_503_and_health_says_so,
+);
+
+async fn writes_survive_a_restart(app: TestApp) {
+    let t = app.create("u", json!({ "title": "durable", "priority": "high" })).await;
+    app.store.close().await;
+    let again = TestApp::start(&settings(&app.database_url)).await;
+    let stored: Value = again
+        .get_task("u", t["id"].as_i64().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, t);
+}
+
+async fn two_instances_start_at_once_on_one_database(app: TestApp) {
+    // `app` already migrated; undo that so both newcomers race to migrate.
+    app.store
+        .migrate(todo_api::db::MigrateCommand::Down)
+        .await
+        .unwrap();
+    let s = settings(&app.database_url);
+    let (a, b) = tokio::join!(TestApp::start(&s), TestApp::start(&s));
+    let id = a.create_titled("u", "from a").await;
+    let seen: Value = b.get_task("u", id).await.json().await.unwrap();
+    assert_eq!(seen["title"], "from a");
+}
+
+fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("BETTER_AUTH_SECRET", crate::helpers::SECRET)
+        .env("LOG_FORMAT", "text")
+        .current_dir(dir)
+        .output()
+        .expect("run todo-api");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
+    app.create_titled("u", "x").await;
+    app.store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = app.database_url.clone();
+    let run = move |args: &'static [&'static str]| {
+        let url = url.clone();
+        let dir = dir.path().to_owned();
+        async move { tokio::task::spawn_blocking(move || cli(args, &url, &dir)).await.unwrap() }
+    };
+    let (ok, out, err) = run(&["migrate", "status"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("applied") && out.contains("init"), "{out}");
+    let (ok, out, err) = run(&["migrate", "down"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("pending") && !out.contains("applied"), "{out}");
+    let (ok, out, err) = run(&["migrate", "up"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("applied") && !out.contains("pending"), "{out}");
+    // Up again is a no-op.
+    let (ok, _, err) = run(&["migrate", "up"]).await;
+    assert!(ok, "{err}");
+    let fresh = TestApp::start(&settings(&app.database_url)).await;
+    assert_eq!(fresh.list("u", "").await.1, 0, "down dropped the tables");
+}
+
+async fn unreachable_database_is_503_and_health_says_so(app: TestApp) {
+    let resp = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "status": "healthy" }));
+    app.store.close().await;
+    let resp = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(resp.status(), 503);
+    // A request needing the database fails fast and says when to retry.
+    let resp = app.call(Method::GET, "/api/tasks", Some("new-user"), None).await;
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_detail(resp, 503, "Service temporarily unavailable").await;
+    // The path check needs no database: still a 403.
+    let resp = app.call(Method::GET, "/api/other/tasks", Some("new-user"), None).await;
+    assert_detail(resp, 403, "User ID mismatch").await;
+}
+
+#[tokio::test]
+async fn token_command_mints_a_token_the_server_accepts() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, "token").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = app.database_url.clone();
+    let path = dir.path().to_owned();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(&["token", "--user", "zoe", "--ttl", "5m", "--claim", "user_id"], &url, &path)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let me: Value = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(out.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], "zoe");
+}
+
+#[test]
+fn bad_configuration_fails_fast_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = cli(&["migrate", "status"], "mysql://root:hunter2@db/x", dir.path());
+    assert!(!ok);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!err.contains("hunter2"), "the password is masked: {err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .env_clear()
+        .env("ENVIRONMENT", "production")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .env_clear()
+        .env("ENVIRONMENT", "production")
+        .env("BETTER_AUTH_SECRET", "too-short-secret")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("BETTER_AUTH_SECRET") && !err.contains("too-short-secret"), "{err}");
+
+    let (ok, _, err) = cli(
+        &["migrate", "status"],
+        "postgres://u:hunter2@127.0.0.1:1/x",
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(err.contains("DATABASE_URL") && !err.contains("hunter2"), "{err}");
+}
