@@ -23,8 +23,12 @@ fn now() -> i64 {
 }
 
 fn sign(alg: Algorithm, secret: &str, claims: Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .unwrap()
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 async fn with_header(app: &TestApp, value: &str) -> Response {
@@ -37,8 +41,15 @@ async fn with_header(app: &TestApp, value: &str) -> Response {
 }
 
 async fn assert_401(resp: Response, token_sent: bool) {
-    let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    let expected = if token_sent { r#"Bearer error="invalid_token""# } else { "Bearer" };
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let expected = if token_sent {
+        r#"Bearer error="invalid_token""#
+    } else {
+        "Bearer"
+    };
     assert_eq!(challenge, expected);
     assert_detail(resp, 401, "Invalid authentication credentials").await;
 }
@@ -66,14 +77,24 @@ async fn missing_or_malformed_header_is_401_without_invalid_token(app: TestApp) 
     }
     // The scheme is case-insensitive.
     let token = app.token("u");
-    assert_eq!(with_header(&app, &format!("bearer {token}")).await.status(), 200);
-    assert_eq!(with_header(&app, &format!("BEARER {token}")).await.status(), 200);
+    assert_eq!(
+        with_header(&app, &format!("bearer {token}")).await.status(),
+        200
+    );
+    assert_eq!(
+        with_header(&app, &format!("BEARER {token}")).await.status(),
+        200
+    );
 }
 
 async fn every_hmac_algorithm_is_accepted(app: TestApp) {
     for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
         let t = sign(alg, SECRET, json!({ "sub": "u", "exp": now() + 60 }));
-        assert_eq!(with_header(&app, &format!("Bearer {t}")).await.status(), 200, "{alg:?}");
+        assert_eq!(
+            with_header(&app, &format!("Bearer {t}")).await.status(),
+            200,
+            "{alg:?}"
+        );
     }
 }
 
@@ -81,22 +102,62 @@ async fn bad_tokens_are_401_invalid_token(app: TestApp) {
     let exp = now() + 600;
     let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let cases = vec![
-        ("wrong secret", sign(Algorithm::HS256, "another-secret-another-secret-xx", json!({ "sub": "u", "exp": exp }))),
-        ("alg none", format!("{}.{}.", b64(json!({ "alg": "none", "typ": "JWT" })), b64(json!({ "sub": "u", "exp": exp })))),
+        (
+            "wrong secret",
+            sign(
+                Algorithm::HS256,
+                "another-secret-another-secret-xx",
+                json!({ "sub": "u", "exp": exp }),
+            ),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(json!({ "alg": "none", "typ": "JWT" })),
+                b64(json!({ "sub": "u", "exp": exp }))
+            ),
+        ),
         ("RS256 header, HMAC signature", {
             let good = sign(Algorithm::HS256, SECRET, json!({ "sub": "u", "exp": exp }));
             let sig = good.rsplit('.').next().unwrap().to_owned();
-            format!("{}.{}.{sig}", b64(json!({ "alg": "RS256", "typ": "JWT" })), b64(json!({ "sub": "u", "exp": exp })))
+            format!(
+                "{}.{}.{sig}",
+                b64(json!({ "alg": "RS256", "typ": "JWT" })),
+                b64(json!({ "sub": "u", "exp": exp }))
+            )
         }),
-        ("no exp", sign(Algorithm::HS256, SECRET, json!({ "sub": "u" }))),
-        ("exp not a number", sign(Algorithm::HS256, SECRET, json!({ "sub": "u", "exp": "later" }))),
+        (
+            "no exp",
+            sign(Algorithm::HS256, SECRET, json!({ "sub": "u" })),
+        ),
+        (
+            "exp not a number",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                json!({ "sub": "u", "exp": "later" }),
+            ),
+        ),
         ("garbage", "not-a-jwt".to_owned()),
         ("bad base64", "a$b.c$d.e$f".to_owned()),
-        ("too large", sign(Algorithm::HS256, SECRET, json!({ "sub": "u", "exp": exp, "pad": "x".repeat(9000) }))),
+        (
+            "too large",
+            sign(
+                Algorithm::HS256,
+                SECRET,
+                json!({ "sub": "u", "exp": exp, "pad": "x".repeat(9000) }),
+            ),
+        ),
         ("tampered payload", {
             let good = sign(Algorithm::HS256, SECRET, json!({ "sub": "u", "exp": exp }));
             let parts: Vec<&str> = good.split('.').collect();
-            format!("{}.{}.{}", parts[0], b64(json!({ "sub": "admin", "exp": exp })), parts[2])
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(json!({ "sub": "admin", "exp": exp })),
+                parts[2]
+            )
         }),
     ];
     for (name, token) in cases {
@@ -117,8 +178,14 @@ async fn expiry_and_not_before_honour_the_leeway(app: TestApp) {
     // Default leeway is 30 s.
     assert_eq!(status(json!({ "sub": "u", "exp": now() - 10 })).await, 200);
     assert_eq!(status(json!({ "sub": "u", "exp": now() - 120 })).await, 401);
-    assert_eq!(status(json!({ "sub": "u", "exp": now() + 60, "nbf": now() + 10 })).await, 200);
-    assert_eq!(status(json!({ "sub": "u", "exp": now() + 600, "nbf": now() + 300 })).await, 401);
+    assert_eq!(
+        status(json!({ "sub": "u", "exp": now() + 60, "nbf": now() + 10 })).await,
+        200
+    );
+    assert_eq!(
+        status(json!({ "sub": "u", "exp": now() + 600, "nbf": now() + 300 })).await,
+        401
+    );
 }
 
 async fn user_claim_order_and_limits(app: TestApp) {
@@ -134,7 +201,12 @@ async fn user_claim_order_and_limits(app: TestApp) {
                 .await
                 .unwrap();
             if resp.status() == 200 {
-                Some(resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
+                Some(
+                    resp.json::<Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
             } else {
                 assert_eq!(resp.status(), 401);
                 None
@@ -143,13 +215,34 @@ async fn user_claim_order_and_limits(app: TestApp) {
     };
     let exp = now() + 60;
     // user_id first (seed 000), then sub (seeds 002/003, Better Auth).
-    assert_eq!(who(json!({ "user_id": "a", "sub": "b", "exp": exp })).await.as_deref(), Some("a"));
-    assert_eq!(who(json!({ "sub": "b", "exp": exp })).await.as_deref(), Some("b"));
-    assert_eq!(who(json!({ "user_id": "", "sub": "b", "exp": exp })).await.as_deref(), Some("b"));
-    assert_eq!(who(json!({ "user_id": 42, "sub": "b", "exp": exp })).await.as_deref(), Some("b"));
+    assert_eq!(
+        who(json!({ "user_id": "a", "sub": "b", "exp": exp }))
+            .await
+            .as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        who(json!({ "sub": "b", "exp": exp })).await.as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        who(json!({ "user_id": "", "sub": "b", "exp": exp }))
+            .await
+            .as_deref(),
+        Some("b")
+    );
+    assert_eq!(
+        who(json!({ "user_id": 42, "sub": "b", "exp": exp }))
+            .await
+            .as_deref(),
+        Some("b")
+    );
     assert_eq!(who(json!({ "exp": exp })).await, None);
     assert_eq!(who(json!({ "sub": 7, "exp": exp })).await, None);
-    assert_eq!(who(json!({ "sub": "x".repeat(256), "exp": exp })).await, None);
+    assert_eq!(
+        who(json!({ "sub": "x".repeat(256), "exp": exp })).await,
+        None
+    );
 }
 
 async fn mismatched_path_user_is_403(app: TestApp) {
@@ -164,7 +257,14 @@ async fn mismatched_path_user_is_403(app: TestApp) {
         (Method::DELETE, format!("/api/alice/tasks/{id}")),
         (Method::GET, "/api/alice/stats".to_owned()),
     ] {
-        let resp = app.call(m.clone(), &p, Some("mallory"), Some(&json!({ "title": "x" }))).await;
+        let resp = app
+            .call(
+                m.clone(),
+                &p,
+                Some("mallory"),
+                Some(&json!({ "title": "x" })),
+            )
+            .await;
         assert_detail(resp, 403, "User ID mismatch").await;
     }
     // Unchanged.
@@ -178,7 +278,13 @@ async fn token_claims_fill_the_users_table(app: TestApp) {
         SECRET,
         json!({ "sub": "carol", "email": "carol@example.com", "name": "Carol", "exp": now() + 60 }),
     );
-    let resp = app.client.get(app.url("/api/me")).bearer_auth(&t).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     let me: Value = resp.json().await.unwrap();
     assert_eq!(me["email"], "carol@example.com");
     assert_eq!(me["name"], "Carol");
@@ -200,13 +306,19 @@ async fn token_claims_fill_the_users_table(app: TestApp) {
     };
     assert_eq!(
         row,
-        ("carol".into(), Some("carol@example.com".into()), Some("Carol".into()))
+        (
+            "carol".into(),
+            Some("carol@example.com".into()),
+            Some("Carol".into())
+        )
     );
 }
 
 /// Settings-dependent checks; the database does not matter for them.
 async fn app_with(tweak: impl FnOnce(&mut todo_api::config::Settings)) -> TestApp {
-    TestApp::spawn_with(Backend::Sqlite, "auth", tweak).await.unwrap()
+    TestApp::spawn_with(Backend::Sqlite, "auth", tweak)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -225,15 +337,29 @@ async fn issuer_and_audience_are_checked_when_configured() {
     };
     let iss = "https://auth.example.com";
     let exp = now() + 60;
-    assert_eq!(status(json!({ "sub": "u", "exp": exp, "iss": iss, "aud": "https://app.example.com" })).await, 200);
     assert_eq!(
-        status(json!({ "sub": "u", "exp": exp, "iss": iss, "aud": ["x", "https://other.example.com"] })).await,
+        status(json!({ "sub": "u", "exp": exp, "iss": iss, "aud": "https://app.example.com" }))
+            .await,
+        200
+    );
+    assert_eq!(
+        status(
+            json!({ "sub": "u", "exp": exp, "iss": iss, "aud": ["x", "https://other.example.com"] })
+        )
+        .await,
         200,
         "aud as an array"
     );
     assert_eq!(status(json!({ "sub": "u", "exp": exp, "iss": "https://evil", "aud": "https://app.example.com" })).await, 401);
-    assert_eq!(status(json!({ "sub": "u", "exp": exp, "iss": iss, "aud": "https://evil" })).await, 401);
-    assert_eq!(status(json!({ "sub": "u", "exp": exp })).await, 401, "both required once configured");
+    assert_eq!(
+        status(json!({ "sub": "u", "exp": exp, "iss": iss, "aud": "https://evil" })).await,
+        401
+    );
+    assert_eq!(
+        status(json!({ "sub": "u", "exp": exp })).await,
+        401,
+        "both required once configured"
+    );
 }
 
 #[tokio::test]
@@ -243,11 +369,31 @@ async fn user_claim_and_leeway_are_configurable() {
         s.jwt_leeway_seconds = 0;
     })
     .await;
-    let t = sign(Algorithm::HS256, SECRET, json!({ "user_id": "a", "sub": "b", "exp": now() + 60 }));
-    let me: Value = app.client.get(app.url("/api/me")).bearer_auth(t).send().await.unwrap().json().await.unwrap();
+    let t = sign(
+        Algorithm::HS256,
+        SECRET,
+        json!({ "user_id": "a", "sub": "b", "exp": now() + 60 }),
+    );
+    let me: Value = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["id"], "b", "user_id is not consulted");
-    let t = sign(Algorithm::HS256, SECRET, json!({ "sub": "b", "exp": now() - 5 }));
-    assert_eq!(with_header(&app, &format!("Bearer {t}")).await.status(), 401);
+    let t = sign(
+        Algorithm::HS256,
+        SECRET,
+        json!({ "sub": "b", "exp": now() - 5 }),
+    );
+    assert_eq!(
+        with_header(&app, &format!("Bearer {t}")).await.status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -257,6 +403,10 @@ async fn without_a_secret_hmac_tokens_are_refused() {
         s.better_auth_url = Some("https://auth.example.com".into());
     })
     .await;
-    let t = sign(Algorithm::HS256, SECRET, json!({ "sub": "u", "exp": now() + 60 }));
+    let t = sign(
+        Algorithm::HS256,
+        SECRET,
+        json!({ "sub": "u", "exp": now() + 60 }),
+    );
     assert_401(with_header(&app, &format!("Bearer {t}")).await, true).await;
 }

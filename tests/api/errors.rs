@@ -56,28 +56,62 @@ async fn validation_reports_every_problem_at_once(app: TestApp) {
         .collect();
     assert_eq!(
         types,
-        ["string_too_short", "string_too_long", "bool_parsing", "enum", "enum", "datetime_parsing"]
+        [
+            "string_too_short",
+            "string_too_long",
+            "bool_parsing",
+            "enum",
+            "enum",
+            "datetime_parsing"
+        ]
     );
     // Wrong JSON types.
     let resp = app
-        .call(Method::POST, "/api/tasks", Some("u"), Some(&json!({ "title": 5, "description": [] })))
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("u"),
+            Some(&json!({ "title": 5, "description": [] })),
+        )
         .await;
-    assert_422(resp, &[json!(["body", "title"]), json!(["body", "description"])]).await;
+    assert_422(
+        resp,
+        &[json!(["body", "title"]), json!(["body", "description"])],
+    )
+    .await;
     // Missing title; whitespace-only title.
-    let resp = app.call(Method::POST, "/api/tasks", Some("u"), Some(&json!({}))).await;
+    let resp = app
+        .call(Method::POST, "/api/tasks", Some("u"), Some(&json!({})))
+        .await;
     let body = assert_422(resp, &[json!(["body", "title"])]).await;
     assert_eq!(body["detail"][0]["type"], "missing");
     let resp = app
-        .call(Method::POST, "/api/tasks", Some("u"), Some(&json!({ "title": " \t\n " })))
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("u"),
+            Some(&json!({ "title": " \t\n " })),
+        )
         .await;
     assert_422(resp, &[json!(["body", "title"])]).await;
     // Limits count characters: 200 multi-byte characters are fine.
-    let t = app.create("u", json!({ "title": "ü".repeat(200), "description": "ß".repeat(1000) })).await;
+    let t = app
+        .create(
+            "u",
+            json!({ "title": "ü".repeat(200), "description": "ß".repeat(1000) }),
+        )
+        .await;
     assert_eq!(t["title"].as_str().unwrap().chars().count(), 200);
     // Lax booleans as pydantic takes them.
-    let t = app.create("u", json!({ "title": "x", "completed": "true" })).await;
+    let t = app
+        .create("u", json!({ "title": "x", "completed": "true" }))
+        .await;
     assert_eq!(t["completed"], true);
-    assert_eq!(app.list("u", "").await.1, 2, "no invalid request stored anything");
+    assert_eq!(
+        app.list("u", "").await.1,
+        2,
+        "no invalid request stored anything"
+    );
 }
 
 async fn malformed_and_odd_bodies_are_422(app: TestApp) {
@@ -131,9 +165,13 @@ async fn oversized_bodies_are_413_json(app: TestApp) {
 }
 
 async fn unknown_routes_and_methods_are_json(app: TestApp) {
-    let resp = app.call(Method::GET, "/api/nothing/here/at/all", Some("u"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/nothing/here/at/all", Some("u"), None)
+        .await;
     assert_detail(resp, 404, "Not Found").await;
-    let resp = app.call(Method::DELETE, "/api/tasks", Some("u"), None).await;
+    let resp = app
+        .call(Method::DELETE, "/api/tasks", Some("u"), None)
+        .await;
     assert_detail(resp, 405, "Method Not Allowed").await;
     let resp = app.call(Method::POST, "/health", None, None).await;
     assert_detail(resp, 405, "Method Not Allowed").await;
@@ -156,12 +194,20 @@ async fn hostile_text_is_stored_verbatim(app: TestApp) {
         "emoji 🦀 and RTL \u{202e}",
     ];
     for s in nasty {
-        let t = app.create("u", json!({ "title": s, "description": s })).await;
-        assert_eq!((&t["title"], &t["description"]), (&json!(s.trim()), &json!(s)));
+        let t = app
+            .create("u", json!({ "title": s, "description": s }))
+            .await;
+        assert_eq!(
+            (&t["title"], &t["description"]),
+            (&json!(s.trim()), &json!(s))
+        );
         let listed = app
             .list_ids("u", &format!("q={}", urlencode(s.trim())))
             .await;
-        assert!(listed.contains(&t["id"].as_i64().unwrap()), "search for {s:?}");
+        assert!(
+            listed.contains(&t["id"].as_i64().unwrap()),
+            "search for {s:?}"
+        );
     }
     assert_eq!(app.list("u", "").await.1, nasty.len() as i64);
 }

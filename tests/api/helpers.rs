@@ -48,7 +48,10 @@ pub fn postgres_admin_url(test: &str) -> Option<String> {
 }
 
 /// A fresh, empty database for one test; its URL.
-pub async fn fresh_database(backend: Backend, test: &str) -> Option<(String, Option<tempfile::TempDir>)> {
+pub async fn fresh_database(
+    backend: Backend,
+    test: &str,
+) -> Option<(String, Option<tempfile::TempDir>)> {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -107,7 +110,9 @@ impl TestApp {
     /// Start a server with exactly these settings.
     pub async fn start(s: &Settings) -> TestApp {
         let config = Config::from_settings(s).expect("valid test settings");
-        let app = Application::build(config).await.expect("application builds");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let store = app.store().clone();
         tokio::spawn(app.run_until(std::future::pending()));
@@ -173,7 +178,12 @@ impl TestApp {
     /// The list as `user` with a query string; the tasks and X-Total-Count.
     pub async fn list(&self, user: &str, query: &str) -> (Vec<Value>, i64) {
         let resp = self
-            .call(Method::GET, &format!("/api/tasks?{query}"), Some(user), None)
+            .call(
+                Method::GET,
+                &format!("/api/tasks?{query}"),
+                Some(user),
+                None,
+            )
             .await;
         assert_eq!(resp.status(), 200, "list ?{query}");
         let total = resp.headers()["x-total-count"]

@@ -13,7 +13,10 @@ crate::both_backends!(
 
 async fn another_users_task_is_indistinguishable_from_a_missing_one(app: TestApp) {
     let a = app
-        .create("alice", json!({ "title": "secret plan", "description": "d" }))
+        .create(
+            "alice",
+            json!({ "title": "secret plan", "description": "d" }),
+        )
         .await;
     let id = a["id"].as_i64().unwrap();
     let missing = id + 1000;
@@ -21,24 +24,46 @@ async fn another_users_task_is_indistinguishable_from_a_missing_one(app: TestApp
         for (method, suffix, body) in [
             (Method::GET, "", None),
             (Method::PUT, "", Some(json!({ "title": "pwned" }))),
-            (Method::PATCH, "", Some(json!({ "title": "pwned", "completed": true }))),
+            (
+                Method::PATCH,
+                "",
+                Some(json!({ "title": "pwned", "completed": true })),
+            ),
             (Method::PATCH, "/complete", None),
             (Method::DELETE, "", None),
         ] {
             let foreign = app
-                .call(method.clone(), &format!("{prefix}/tasks/{id}{suffix}"), Some("bob"), body.as_ref())
+                .call(
+                    method.clone(),
+                    &format!("{prefix}/tasks/{id}{suffix}"),
+                    Some("bob"),
+                    body.as_ref(),
+                )
                 .await;
             let absent = app
-                .call(method.clone(), &format!("{prefix}/tasks/{missing}{suffix}"), Some("bob"), body.as_ref())
+                .call(
+                    method.clone(),
+                    &format!("{prefix}/tasks/{missing}{suffix}"),
+                    Some("bob"),
+                    body.as_ref(),
+                )
                 .await;
-            assert_eq!(foreign.headers().get("content-type"), absent.headers().get("content-type"));
+            assert_eq!(
+                foreign.headers().get("content-type"),
+                absent.headers().get("content-type")
+            );
             assert_detail(foreign, 404, "Task not found").await;
             assert_detail(absent, 404, "Task not found").await;
         }
     }
     // Bob cannot reach Alice's scoped routes with his token.
     let resp = app
-        .call(Method::GET, &format!("/api/alice/tasks/{id}"), Some("bob"), None)
+        .call(
+            Method::GET,
+            &format!("/api/alice/tasks/{id}"),
+            Some("bob"),
+            None,
+        )
         .await;
     assert_detail(resp, 403, "User ID mismatch").await;
     // Alice's task is exactly as it was.
@@ -48,9 +73,12 @@ async fn another_users_task_is_indistinguishable_from_a_missing_one(app: TestApp
 
 async fn lists_counts_search_and_stats_are_per_user(app: TestApp) {
     for i in 0..3 {
-        app.create("alice", json!({ "title": format!("alpha {i}"), "completed": i == 0,
-                                    "due_date": "2000-01-01" }))
-            .await;
+        app.create(
+            "alice",
+            json!({ "title": format!("alpha {i}"), "completed": i == 0,
+                                    "due_date": "2000-01-01" }),
+        )
+        .await;
     }
     let bob_task = app.create_titled("bob", "bravo").await;
     for prefix in ["/api/bob/tasks", "/api/tasks"] {
@@ -65,9 +93,15 @@ async fn lists_counts_search_and_stats_are_per_user(app: TestApp) {
     assert_eq!(tasks[0]["id"], bob_task);
     assert!(app.list_ids("bob", "overdue=true").await.is_empty());
     let s = app.stats("bob").await;
-    assert_eq!((&s["total"], &s["completed"], &s["overdue"]), (&json!(1), &json!(0), &json!(0)));
+    assert_eq!(
+        (&s["total"], &s["completed"], &s["overdue"]),
+        (&json!(1), &json!(0), &json!(0))
+    );
     let s = app.stats("alice").await;
-    assert_eq!((&s["total"], &s["completed"], &s["overdue"]), (&json!(3), &json!(1), &json!(2)));
+    assert_eq!(
+        (&s["total"], &s["completed"], &s["overdue"]),
+        (&json!(3), &json!(1), &json!(2))
+    );
     let me: Value = app
         .call(Method::GET, "/api/me", Some("bob"), None)
         .await

@@ -19,17 +19,26 @@ crate::both_backends!(
 
 async fn filters_by_status_priority_category(app: TestApp) {
     let a = app
-        .create("u", json!({ "title": "a", "priority": "high", "category": "work" }))
+        .create(
+            "u",
+            json!({ "title": "a", "priority": "high", "category": "work" }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
     let b = app
-        .create("u", json!({ "title": "b", "completed": true, "category": "work" }))
+        .create(
+            "u",
+            json!({ "title": "b", "completed": true, "category": "work" }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
     let c = app
-        .create("u", json!({ "title": "c", "priority": "low", "category": "home" }))
+        .create(
+            "u",
+            json!({ "title": "c", "priority": "low", "category": "home" }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
@@ -51,8 +60,11 @@ async fn due_date_bounds_are_inclusive_and_overdue_is_pending_past_due(app: Test
     let mk = |title: &'static str, due: Value, done: bool| {
         let app = &app;
         async move {
-            app.create("u", json!({ "title": title, "due_date": due, "completed": done }))
-                .await["id"]
+            app.create(
+                "u",
+                json!({ "title": title, "due_date": due, "completed": done }),
+            )
+            .await["id"]
                 .as_i64()
                 .unwrap()
         }
@@ -92,18 +104,28 @@ async fn due_date_bounds_are_inclusive_and_overdue_is_pending_past_due(app: Test
 
 async fn search_is_case_insensitive_and_literal(app: TestApp) {
     let coffee = app
-        .create("u", json!({ "title": "Buy CAFÉ beans", "description": "dark roast" }))
+        .create(
+            "u",
+            json!({ "title": "Buy CAFÉ beans", "description": "dark roast" }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
     let sale = app
-        .create("u", json!({ "title": "50% off", "description": "snake_case_name" }))
+        .create(
+            "u",
+            json!({ "title": "50% off", "description": "snake_case_name" }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
     let quote = app.create_titled("u", "O'Brien; DROP TABLE tasks;--").await;
     assert_eq!(app.list_ids("u", "q=café").await, vec![coffee]);
-    assert_eq!(app.list_ids("u", "q=ROAST").await, vec![coffee], "description too");
+    assert_eq!(
+        app.list_ids("u", "q=ROAST").await,
+        vec![coffee],
+        "description too"
+    );
     assert_eq!(app.list_ids("u", "q=50%25").await, vec![sale]);
     assert_eq!(app.list_ids("u", "q=%25").await, vec![sale], "% is literal");
     assert_eq!(app.list_ids("u", "q=e_c").await, vec![sale], "_ is literal");
@@ -125,11 +147,19 @@ async fn every_sort_is_total_with_due_dates_last(app: TestApp) {
     let mut tasks = Vec::new();
     for (title, priority, due) in specs {
         tasks.push(
-            app.create("u", json!({ "title": title, "priority": priority, "due_date": due }))
-                .await,
+            app.create(
+                "u",
+                json!({ "title": title, "priority": priority, "due_date": due }),
+            )
+            .await,
         );
     }
-    let rank = |p: &Value| ["low", "medium", "high"].iter().position(|x| p == x).unwrap();
+    let rank = |p: &Value| {
+        ["low", "medium", "high"]
+            .iter()
+            .position(|x| p == x)
+            .unwrap()
+    };
     for sort in ["created_at", "updated_at", "due_date", "priority", "title"] {
         for order in ["asc", "desc"] {
             let mut expected = tasks.clone();
@@ -159,7 +189,9 @@ async fn every_sort_is_total_with_due_dates_last(app: TestApp) {
                 expected = dated.into_iter().chain(undated).collect();
             }
             let want: Vec<i64> = expected.iter().map(|t| t["id"].as_i64().unwrap()).collect();
-            let got = app.list_ids("u", &format!("sort={sort}&order={order}")).await;
+            let got = app
+                .list_ids("u", &format!("sort={sort}&order={order}"))
+                .await;
             assert_eq!(got, want, "sort={sort}&order={order}");
         }
     }
@@ -193,18 +225,32 @@ async fn link_and_total_count_describe_the_page(app: TestApp) {
     for i in 0..5 {
         app.create_titled("u", &format!("t{i}")).await;
     }
-    app.create("u", json!({ "title": "done", "completed": true })).await;
+    app.create("u", json!({ "title": "done", "completed": true }))
+        .await;
     let resp = app
-        .call(Method::GET, "/api/tasks?status=pending&limit=2", Some("u"), None)
+        .call(
+            Method::GET,
+            "/api/tasks?status=pending&limit=2",
+            Some("u"),
+            None,
+        )
         .await;
     assert_eq!(resp.headers()["x-total-count"], "5");
     let link = resp.headers()["link"].to_str().unwrap().to_owned();
-    assert_eq!(link, "</api/tasks?status=pending&limit=2&offset=2>; rel=\"next\"");
+    assert_eq!(
+        link,
+        "</api/tasks?status=pending&limit=2&offset=2>; rel=\"next\""
+    );
     // Follow the links to the end.
     let mut next = Some(link);
     let mut count = 0;
     while let Some(link) = next {
-        let target = link.trim_start_matches('<').split('>').next().unwrap().to_owned();
+        let target = link
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
         let resp = app.call(Method::GET, &target, Some("u"), None).await;
         assert_eq!(resp.headers()["x-total-count"], "5");
         next = resp
@@ -237,19 +283,37 @@ async fn invalid_parameters_are_all_reported(app: TestApp) {
         )
         .await;
     let names = [
-        "status", "priority", "category", "sort", "order", "limit", "offset", "due_before",
-        "due_after", "overdue",
+        "status",
+        "priority",
+        "category",
+        "sort",
+        "order",
+        "limit",
+        "offset",
+        "due_before",
+        "due_after",
+        "overdue",
     ];
     let locs: Vec<Value> = names.iter().map(|n| json!(["query", n])).collect();
     assert_422(resp, &locs).await;
-    for q in ["limit=1001", "limit=abc", "offset=99999999999999999999", "q=%00"] {
+    for q in [
+        "limit=1001",
+        "limit=abc",
+        "offset=99999999999999999999",
+        "q=%00",
+    ] {
         let resp = app
             .call(Method::GET, &format!("/api/tasks?{q}"), Some("u"), None)
             .await;
         assert_eq!(resp.status(), 422, "{q}");
     }
     let resp = app
-        .call(Method::GET, &format!("/api/tasks?q={}", "x".repeat(201)), Some("u"), None)
+        .call(
+            Method::GET,
+            &format!("/api/tasks?q={}", "x".repeat(201)),
+            Some("u"),
+            None,
+        )
         .await;
     assert_422(resp, &[json!(["query", "q"])]).await;
     // Unknown parameters are ignored.

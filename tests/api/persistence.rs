@@ -16,7 +16,9 @@ crate::both_backends!(
 );
 
 async fn writes_survive_a_restart(app: TestApp) {
-    let t = app.create("u", json!({ "title": "durable", "priority": "high" })).await;
+    let t = app
+        .create("u", json!({ "title": "durable", "priority": "high" }))
+        .await;
     app.store.close().await;
     let again = TestApp::start(&settings(&app.database_url)).await;
     let stored: Value = again
@@ -67,7 +69,11 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     let run = move |args: &'static [&'static str]| {
         let url = url.clone();
         let dir = dir.path().to_owned();
-        async move { tokio::task::spawn_blocking(move || cli(args, &url, &dir)).await.unwrap() }
+        async move {
+            tokio::task::spawn_blocking(move || cli(args, &url, &dir))
+                .await
+                .unwrap()
+        }
     };
     let (ok, out, err) = run(&["migrate", "status"]).await;
     assert!(ok, "{err}");
@@ -88,27 +94,42 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
 async fn unreachable_database_is_503_and_health_says_so(app: TestApp) {
     let resp = app.call(Method::GET, "/health", None, None).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "status": "healthy" }));
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "status": "healthy" })
+    );
     app.store.close().await;
     let resp = app.call(Method::GET, "/health", None, None).await;
     assert_eq!(resp.status(), 503);
     // A request needing the database fails fast and says when to retry.
-    let resp = app.call(Method::GET, "/api/tasks", Some("new-user"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/tasks", Some("new-user"), None)
+        .await;
     assert_eq!(resp.headers()["retry-after"], "1");
     assert_detail(resp, 503, "Service temporarily unavailable").await;
     // The path check needs no database: still a 403.
-    let resp = app.call(Method::GET, "/api/other/tasks", Some("new-user"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/other/tasks", Some("new-user"), None)
+        .await;
     assert_detail(resp, 403, "User ID mismatch").await;
 }
 
 #[tokio::test]
 async fn token_command_mints_a_token_the_server_accepts() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, "token").await.unwrap();
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, "token")
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = app.database_url.clone();
     let path = dir.path().to_owned();
     let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(&["token", "--user", "zoe", "--ttl", "5m", "--claim", "user_id"], &url, &path)
+        cli(
+            &[
+                "token", "--user", "zoe", "--ttl", "5m", "--claim", "user_id",
+            ],
+            &url,
+            &path,
+        )
     })
     .await
     .unwrap();
@@ -129,7 +150,11 @@ async fn token_command_mints_a_token_the_server_accepts() {
 #[test]
 fn bad_configuration_fails_fast_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = cli(&["migrate", "status"], "mysql://root:hunter2@db/x", dir.path());
+    let (ok, _, err) = cli(
+        &["migrate", "status"],
+        "mysql://root:hunter2@db/x",
+        dir.path(),
+    );
     assert!(!ok);
     assert!(err.contains("DATABASE_URL"), "{err}");
     assert!(!err.contains("hunter2"), "the password is masked: {err}");
@@ -154,7 +179,10 @@ fn bad_configuration_fails_fast_naming_the_variable() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("BETTER_AUTH_SECRET") && !err.contains("too-short-secret"), "{err}");
+    assert!(
+        err.contains("BETTER_AUTH_SECRET") && !err.contains("too-short-secret"),
+        "{err}"
+    );
 
     let (ok, _, err) = cli(
         &["migrate", "status"],
@@ -162,5 +190,8 @@ fn bad_configuration_fails_fast_naming_the_variable() {
         dir.path(),
     );
     assert!(!ok);
-    assert!(err.contains("DATABASE_URL") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("DATABASE_URL") && !err.contains("hunter2"),
+        "{err}"
+    );
 }

@@ -62,18 +62,34 @@ async fn create_returns_201_location_and_every_field(app: TestApp) {
     // Defaults.
     let t = app.create("alice", json!({ "title": "x" })).await;
     assert_eq!(
-        (&t["priority"], &t["category"], &t["description"], &t["due_date"]),
-        (&json!("medium"), &json!("other"), &Value::Null, &Value::Null)
+        (
+            &t["priority"],
+            &t["category"],
+            &t["description"],
+            &t["due_date"]
+        ),
+        (
+            &json!("medium"),
+            &json!("other"),
+            &Value::Null,
+            &Value::Null
+        )
     );
     let t = app
         .create("alice", json!({ "title": "done", "completed": true }))
         .await;
-    assert_eq!((&t["completed"], &t["status"]), (&json!(true), &json!("completed")));
+    assert_eq!(
+        (&t["completed"], &t["status"]),
+        (&json!(true), &json!("completed"))
+    );
 }
 
 async fn create_ignores_user_id_and_unknown_fields(app: TestApp) {
     let t = app
-        .create("bob", json!({ "title": "mine", "user_id": "alice", "colour": "red" }))
+        .create(
+            "bob",
+            json!({ "title": "mine", "user_id": "alice", "colour": "red" }),
+        )
         .await;
     assert_eq!(t["user_id"], "bob");
     assert!(t.get("colour").is_none());
@@ -85,15 +101,31 @@ async fn get_by_id_and_missing_ids(app: TestApp) {
     let resp = app.get_task("alice", id).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["id"], id);
-    for missing in ["0", "-1", "999999", "9223372036854775807", "-9223372036854775808"] {
+    for missing in [
+        "0",
+        "-1",
+        "999999",
+        "9223372036854775807",
+        "-9223372036854775808",
+    ] {
         let resp = app
-            .call(Method::GET, &format!("/api/tasks/{missing}"), Some("alice"), None)
+            .call(
+                Method::GET,
+                &format!("/api/tasks/{missing}"),
+                Some("alice"),
+                None,
+            )
             .await;
         assert_detail(resp, 404, "Task not found").await;
     }
     for bad in ["abc", "1.5", "9223372036854775808", "1e3", "%20"] {
         let resp = app
-            .call(Method::GET, &format!("/api/tasks/{bad}"), Some("alice"), None)
+            .call(
+                Method::GET,
+                &format!("/api/tasks/{bad}"),
+                Some("alice"),
+                None,
+            )
             .await;
         assert_422(resp, &[json!(["path", "id"])]).await;
     }
@@ -138,16 +170,29 @@ async fn put_replaces_and_keeps_created_at(app: TestApp) {
         )
         .await;
     let u: Value = resp.json().await.unwrap();
-    assert_eq!((&u["completed"], &u["status"]), (&json!(false), &json!("pending")));
+    assert_eq!(
+        (&u["completed"], &u["status"]),
+        (&json!(false), &json!("pending"))
+    );
     let stored: Value = app.get_task("alice", id).await.json().await.unwrap();
     assert_eq!(stored, u);
     // PUT needs a title.
     let resp = app
-        .call(Method::PUT, &format!("/api/tasks/{id}"), Some("alice"), Some(&json!({})))
+        .call(
+            Method::PUT,
+            &format!("/api/tasks/{id}"),
+            Some("alice"),
+            Some(&json!({})),
+        )
         .await;
     assert_422(resp, &[json!(["body", "title"])]).await;
     let resp = app
-        .call(Method::PUT, "/api/tasks/424242", Some("alice"), Some(&json!({ "title": "x" })))
+        .call(
+            Method::PUT,
+            "/api/tasks/424242",
+            Some("alice"),
+            Some(&json!({ "title": "x" })),
+        )
         .await;
     assert_detail(resp, 404, "Task not found").await;
 }
@@ -179,7 +224,10 @@ async fn patch_changes_only_present_fields(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!((&u["priority"], &u["category"]), (&json!("high"), &json!("work")));
+    assert_eq!(
+        (&u["priority"], &u["category"]),
+        (&json!("high"), &json!("work"))
+    );
     assert_eq!((&u["title"], &u["description"]), (&json!("a"), &json!("d")));
     assert_eq!(u["due_date"], t["due_date"]);
     assert_eq!(u["created_at"], t["created_at"]);
@@ -191,11 +239,16 @@ async fn patch_changes_only_present_fields(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!((&u["description"], &u["due_date"]), (&Value::Null, &Value::Null));
+    assert_eq!(
+        (&u["description"], &u["due_date"]),
+        (&Value::Null, &Value::Null)
+    );
     assert_eq!(u["priority"], "high");
 
     // null for any other field is a 422, all reported together, nothing changed.
-    let resp = patch(json!({ "title": null, "completed": null, "priority": null, "category": null })).await;
+    let resp =
+        patch(json!({ "title": null, "completed": null, "priority": null, "category": null }))
+            .await;
     assert_422(
         resp,
         &[
@@ -218,7 +271,12 @@ async fn patch_completed_alone_as_in_seed_001(app: TestApp) {
     let path = format!("/api/alice/tasks/{id}");
     for state in [true, false, true] {
         let u: Value = app
-            .call(Method::PATCH, &path, Some("alice"), Some(&json!({ "completed": state })))
+            .call(
+                Method::PATCH,
+                &path,
+                Some("alice"),
+                Some(&json!({ "completed": state })),
+            )
             .await
             .json()
             .await
@@ -237,17 +295,30 @@ async fn toggle_flips_and_flips_back(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!((&first["completed"], &first["status"]), (&json!(true), &json!("completed")));
+    assert_eq!(
+        (&first["completed"], &first["status"]),
+        (&json!(true), &json!("completed"))
+    );
     // A body, if any, is ignored.
     let second: Value = app
-        .call(Method::PATCH, &path, Some("alice"), Some(&json!({ "completed": false })))
+        .call(
+            Method::PATCH,
+            &path,
+            Some("alice"),
+            Some(&json!({ "completed": false })),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(second["completed"], false);
     let resp = app
-        .call(Method::PATCH, "/api/tasks/77777/complete", Some("alice"), None)
+        .call(
+            Method::PATCH,
+            "/api/tasks/77777/complete",
+            Some("alice"),
+            None,
+        )
         .await;
     assert_detail(resp, 404, "Task not found").await;
 }
@@ -283,7 +354,9 @@ async fn concurrent_toggles_lose_nothing(app: TestApp) {
 }
 
 async fn concurrent_writers_all_succeed(app: TestApp) {
-    let bodies: Vec<Value> = (0..50).map(|i| json!({ "title": format!("task {i}") })).collect();
+    let bodies: Vec<Value> = (0..50)
+        .map(|i| json!({ "title": format!("task {i}") }))
+        .collect();
     let creates = bodies.iter().enumerate().map(|(i, body)| {
         let user = if i % 2 == 0 { "alice" } else { "bob" };
         app.call(Method::POST, "/api/tasks", Some(user), Some(body))
@@ -298,7 +371,12 @@ async fn concurrent_writers_all_succeed(app: TestApp) {
 
 async fn scoped_routes_behave_like_plain_ones(app: TestApp) {
     let resp = app
-        .call(Method::POST, "/api/alice/tasks", Some("alice"), Some(&json!({ "title": "s" })))
+        .call(
+            Method::POST,
+            "/api/alice/tasks",
+            Some("alice"),
+            Some(&json!({ "title": "s" })),
+        )
         .await;
     assert_eq!(resp.status(), 201);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -321,15 +399,26 @@ async fn scoped_routes_behave_like_plain_ones(app: TestApp) {
         .unwrap();
     assert_eq!(listed, vec![via_plain]);
     let resp = app
-        .call(Method::PATCH, &format!("{location}/complete"), Some("alice"), None)
+        .call(
+            Method::PATCH,
+            &format!("{location}/complete"),
+            Some("alice"),
+            None,
+        )
         .await;
     assert_eq!(resp.json::<Value>().await.unwrap()["completed"], true);
-    let resp = app.call(Method::GET, "/api/alice/stats", Some("alice"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/alice/stats", Some("alice"), None)
+        .await;
     assert_eq!(resp.json::<Value>().await.unwrap()["completed"], 1);
-    let resp = app.call(Method::DELETE, &location, Some("alice"), None).await;
+    let resp = app
+        .call(Method::DELETE, &location, Some("alice"), None)
+        .await;
     assert_eq!(resp.status(), 204);
     // Trailing slashes are accepted, as FastAPI's redirect would.
-    let resp = app.call(Method::GET, "/api/alice/tasks/", Some("alice"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/alice/tasks/", Some("alice"), None)
+        .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -341,24 +430,40 @@ async fn stats_count_by_status_priority_category(app: TestApp) {
                 "by_priority": { "low": 0, "medium": 0, "high": 0 },
                 "by_category": { "work": 0, "personal": 0, "home": 0, "other": 0 } })
     );
-    app.create("alice", json!({ "title": "a", "priority": "high", "category": "work",
-                                "due_date": "2000-01-01" }))
+    app.create(
+        "alice",
+        json!({ "title": "a", "priority": "high", "category": "work",
+                                "due_date": "2000-01-01" }),
+    )
+    .await;
+    app.create(
+        "alice",
+        json!({ "title": "b", "priority": "high", "completed": true,
+                                "due_date": "2000-01-01" }),
+    )
+    .await;
+    app.create(
+        "alice",
+        json!({ "title": "c", "priority": "low", "category": "home",
+                                "due_date": "2999-01-01" }),
+    )
+    .await;
+    app.create("alice", json!({ "title": "d", "category": "home" }))
         .await;
-    app.create("alice", json!({ "title": "b", "priority": "high", "completed": true,
-                                "due_date": "2000-01-01" }))
-        .await;
-    app.create("alice", json!({ "title": "c", "priority": "low", "category": "home",
-                                "due_date": "2999-01-01" }))
-        .await;
-    app.create("alice", json!({ "title": "d", "category": "home" })).await;
     let s = app.stats("alice").await;
     assert_eq!(s["total"], 4);
     assert_eq!(s["completed"], 1);
     assert_eq!(s["pending"], 3);
     assert_eq!(s["overdue"], 1, "only pending tasks past due are overdue");
     assert_eq!(s["completion_rate"], 0.25);
-    assert_eq!(s["by_priority"], json!({ "low": 1, "medium": 1, "high": 2 }));
-    assert_eq!(s["by_category"], json!({ "work": 1, "personal": 0, "home": 2, "other": 1 }));
+    assert_eq!(
+        s["by_priority"],
+        json!({ "low": 1, "medium": 1, "high": 2 })
+    );
+    assert_eq!(
+        s["by_category"],
+        json!({ "work": 1, "personal": 0, "home": 2, "other": 1 })
+    );
 }
 
 async fn me_reports_user_and_counts(app: TestApp) {
@@ -370,6 +475,8 @@ async fn me_reports_user_and_counts(app: TestApp) {
     assert_eq!(me["tasks"]["total"], 1);
     assert_eq!(me["tasks"]["pending"], 1);
     // /api/me exists only in the plain style.
-    let resp = app.call(Method::GET, "/api/alice/me", Some("alice"), None).await;
+    let resp = app
+        .call(Method::GET, "/api/alice/me", Some("alice"), None)
+        .await;
     assert_eq!(resp.status(), 404);
 }
