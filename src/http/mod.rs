@@ -11,6 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderName, Method, Request, Response, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::{get, patch};
 use serde_json::json;
@@ -148,6 +149,26 @@ fn log_response(resp: &Response<Body>, latency: Duration, _span: &Span) {
     );
 }
 
+/// SPEC 6: a 500 carries the request id, so a user can quote it to support.
+async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
+    let id = req.headers().get(REQUEST_ID).cloned();
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return resp;
+    }
+    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (parts, _) = resp.into_parts();
+    let body = json!({ "detail": "Internal server error", "request_id": id });
+    let mut resp = axum::Json(body).into_response();
+    *resp.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            resp.headers_mut().insert(name, value.clone());
+        }
+    }
+    resp
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
 }
@@ -161,6 +182,7 @@ pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Rout
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(request_id_on_500))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

@@ -6,13 +6,14 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_detail, settings};
+use crate::helpers::{Backend, TestApp, assert_detail, settings};
 
 crate::both_backends!(
     writes_survive_a_restart,
     two_instances_start_at_once_on_one_database,
     migrations_go_down_and_up_from_the_cli,
     unreachable_database_is_503_and_health_says_so,
+    internal_errors_hide_details_and_carry_the_request_id,
 );
 
 async fn writes_survive_a_restart(app: TestApp) {
@@ -43,14 +44,13 @@ async fn two_instances_start_at_once_on_one_database(app: TestApp) {
     assert_eq!(seen["title"], "from a");
 }
 
-fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, String, String) {
+/// Run the binary in `dir` with only the given environment.
+fn run_bin(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
         .args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("BETTER_AUTH_SECRET", crate::helpers::SECRET)
         .env("LOG_FORMAT", "text")
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .expect("run todo-api");
@@ -59,6 +59,14 @@ fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, Strin
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, String, String) {
+    let env = [
+        ("DATABASE_URL", database_url),
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+    ];
+    run_bin(args, &env, dir)
 }
 
 async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
@@ -114,11 +122,46 @@ async fn unreachable_database_is_503_and_health_says_so(app: TestApp) {
     assert_detail(resp, 403, "User ID mismatch").await;
 }
 
-#[tokio::test]
-async fn token_command_mints_a_token_the_server_accepts() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, "token")
+async fn internal_errors_hide_details_and_carry_the_request_id(app: TestApp) {
+    app.create_titled("u", "x").await;
+    // Break the schema under the running server.
+    match app.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query("DROP TABLE tasks")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query("DROP TABLE tasks")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    let resp = app
+        .client
+        .get(app.url("/api/tasks"))
+        .bearer_auth(app.token("u"))
+        .header("x-request-id", "req-500-check")
+        .send()
         .await
         .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.headers()["x-request-id"], "req-500-check");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "detail": "Internal server error", "request_id": "req-500-check" }),
+        "no SQL, no table names"
+    );
+}
+
+#[tokio::test]
+async fn token_command_mints_a_token_the_server_accepts() {
+    let app = TestApp::spawn(Backend::Sqlite, "token").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = app.database_url.clone();
     let path = dir.path().to_owned();
@@ -193,5 +236,39 @@ fn bad_configuration_fails_fast_naming_the_variable() {
     assert!(
         err.contains("DATABASE_URL") && !err.contains("hunter2"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_dotenv_file_configures_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "BETTER_AUTH_SECRET={}\nDATABASE_URL=sqlite::memory:\n",
+            crate::helpers::SECRET
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run_bin(&["token", "--user", "dot"], &[], dir.path());
+    assert!(ok, "{err}");
+    let secret = todo_api::config::Secret::new(crate::helpers::SECRET);
+    let auth = todo_api::auth::Authenticator::new(&todo_api::config::AuthConfig {
+        secret: Some(secret),
+        user_claims: vec!["sub".into()],
+        ..Default::default()
+    });
+    assert_eq!(auth.verify(out.trim()).unwrap().user_id, "dot");
+    // A flag overrides the environment (and .env).
+    let other = "another-secret-that-is-32-bytes-long!!";
+    let (ok, out, err) = run_bin(
+        &["--better-auth-secret", other, "token", "--user", "dot"],
+        &[],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        auth.verify(out.trim()).is_err(),
+        "signed with the flag's secret"
     );
 }
