@@ -74,6 +74,12 @@ const REFRESH: Duration = Duration::from_secs(300);
 const CAPACITY: usize = 100_000;
 
 impl SeenUsers {
+    /// Drop a user from the cache, so that the next `ensure` writes the row.
+    pub fn forget(&self, user_id: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.remove(user_id);
+    }
+
     pub async fn ensure(&self, store: &Store, who: &Identity) -> Result<(), StoreError> {
         let fresh = {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

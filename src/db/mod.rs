@@ -63,6 +63,20 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// A task insert named a user row that does not exist (any more).
+    pub fn is_missing_user(&self) -> bool {
+        match self {
+            StoreError::Sqlx(e) => e
+                .as_database_error()
+                .and_then(|d| d.code())
+                // PostgreSQL foreign_key_violation; SQLITE_CONSTRAINT_FOREIGNKEY.
+                .is_some_and(|c| c == "23503" || c == "787"),
+            _ => false,
+        }
+    }
+}
+
 /// A task as stored; decoded the same way from either database.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TaskRow {

@@ -358,38 +358,32 @@ const DESCRIPTION_FIELD: &str = "description";
 pub const PRIORITY_EXPECTED: &str = "'low', 'medium' or 'high'";
 pub const CATEGORY_EXPECTED: &str = "'work', 'personal', 'home' or 'other'";
 
-/// Parse a POST or PUT body. A `user_id` or any other unknown field is ignored.
+/// Parse a POST or PUT body: the PATCH fields, with `title` required and
+/// defaults for the rest. A `user_id` or any other unknown field is ignored.
 pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<FieldError>> {
-    let mut r = BodyReader::new(body)?;
-    let title = match r.get(TITLE_FIELD) {
-        Some(v) => r.title(v),
-        None => {
-            r.fail(TITLE_FIELD, "missing", "Field required");
-            None
+    let title_missing = body
+        .as_object()
+        .is_some_and(|o| !o.contains_key(TITLE_FIELD));
+    match (parse_patch(body), title_missing) {
+        (Ok(p), false) => Ok(TaskInput {
+            title: p.title.expect("a present title parsed without error"),
+            description: p.description.flatten(),
+            completed: p.completed,
+            priority: p.priority.unwrap_or(Priority::Medium),
+            category: p.category.unwrap_or(Category::Other),
+            due_date: p.due_date.flatten(),
+        }),
+        (result, missing) => {
+            let mut errors = result.err().unwrap_or_default();
+            if missing {
+                errors.insert(
+                    0,
+                    FieldError::new(loc(TITLE_FIELD), "missing", "Field required"),
+                );
+            }
+            Err(errors)
         }
-    };
-    let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
-    let completed = r
-        .get("completed")
-        .and_then(|v| r.non_null("completed", v))
-        .and_then(|v| r.boolean("completed", v));
-    let priority = r
-        .get("priority")
-        .and_then(|v| r.non_null("priority", v))
-        .map(|v| r.priority(v));
-    let category = r
-        .get("category")
-        .and_then(|v| r.non_null("category", v))
-        .map(|v| r.category(v));
-    let due_date = r.get("due_date").and_then(|v| r.due_date(v));
-    r.finish(|| TaskInput {
-        title: title.expect("no errors means a title"),
-        description: description.flatten(),
-        completed,
-        priority: priority.flatten().unwrap_or(Priority::Medium),
-        category: category.flatten().unwrap_or(Category::Other),
-        due_date: due_date.flatten(),
-    })
+    }
 }
 
 /// Parse a PATCH body (JSON merge patch over the task's fields).

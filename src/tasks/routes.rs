@@ -54,7 +54,16 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let input = parse_input(&body).map_err(ApiError::invalid)?;
-    let task = s.store.create_task(user.id(), &input).await?;
+    let task = match s.store.create_task(user.id(), &input).await {
+        // The user's row was deleted (say, to erase their data) after this
+        // instance cached it: write it again and retry once.
+        Err(e) if e.is_missing_user() => {
+            s.users.forget(user.id());
+            s.users.ensure(&s.store, &user.0).await?;
+            s.store.create_task(user.id(), &input).await?
+        }
+        result => result?,
+    };
     audit("created", &user, task.id);
     let location = format!("{}/{}", uri.path().trim_end_matches('/'), task.id);
     let mut headers = HeaderMap::new();

@@ -193,13 +193,7 @@ async fn user_claim_order_and_limits(app: TestApp) {
         let app = &app;
         async move {
             let t = sign(Algorithm::HS256, SECRET, claims);
-            let resp = app
-                .client
-                .get(app.url("/api/me"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap();
+            let resp = app.me_with(&t).await;
             if resp.status() == 200 {
                 Some(
                     resp.json::<Value>().await.unwrap()["id"]
@@ -278,13 +272,7 @@ async fn token_claims_fill_the_users_table(app: TestApp) {
         SECRET,
         json!({ "sub": "carol", "email": "carol@example.com", "name": "Carol", "exp": now() + 60 }),
     );
-    let resp = app
-        .client
-        .get(app.url("/api/me"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.me_with(&t).await;
     let me: Value = resp.json().await.unwrap();
     assert_eq!(me["email"], "carol@example.com");
     assert_eq!(me["name"], "Carol");
@@ -374,16 +362,7 @@ async fn user_claim_and_leeway_are_configurable() {
         SECRET,
         json!({ "user_id": "a", "sub": "b", "exp": now() + 60 }),
     );
-    let me: Value = app
-        .client
-        .get(app.url("/api/me"))
-        .bearer_auth(t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me_with(&t).await.json().await.unwrap();
     assert_eq!(me["id"], "b", "user_id is not consulted");
     let t = sign(
         Algorithm::HS256,

@@ -215,3 +215,69 @@ async fn hostile_text_is_stored_verbatim(app: TestApp) {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "cors", |s| {
+        s.cors_origins = Some("http://localhost:3000, https://app.example.com/".into());
+    })
+    .await
+    .unwrap();
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/tasks/1"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,if-match,if-none-match,idempotency-key",
+            )
+            .send()
+    };
+    let resp = preflight("http://localhost:3000").await.unwrap();
+    assert!(resp.status().is_success());
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://localhost:3000");
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for name in [
+        "authorization",
+        "content-type",
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+    ] {
+        assert!(allowed.contains(name), "{name} in {allowed}");
+    }
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PATCH")
+    );
+
+    let resp = preflight("https://evil.example.com").await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    let resp = app
+        .client
+        .get(app.url("/api/tasks"))
+        .bearer_auth(app.token("u"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let exposed = resp.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for name in ["etag", "link", "location", "x-total-count", "x-request-id"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
+}

@@ -156,6 +156,16 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// `GET /api/me` with a given token.
+    pub async fn me_with(&self, token: &str) -> Response {
+        self.client
+            .get(self.url("/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn create(&self, user: &str, body: Value) -> Value {
         let resp = self
             .call(Method::POST, "/api/tasks", Some(user), Some(&body))

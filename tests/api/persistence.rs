@@ -14,6 +14,7 @@ crate::both_backends!(
     migrations_go_down_and_up_from_the_cli,
     unreachable_database_is_503_and_health_says_so,
     internal_errors_hide_details_and_carry_the_request_id,
+    deleting_a_user_erases_their_tasks_and_they_can_start_again,
 );
 
 async fn writes_survive_a_restart(app: TestApp) {
@@ -159,6 +160,35 @@ async fn internal_errors_hide_details_and_carry_the_request_id(app: TestApp) {
     );
 }
 
+/// Run one statement directly against the test database.
+async fn exec(app: &TestApp, sql: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+    }
+}
+
+async fn deleting_a_user_erases_their_tasks_and_they_can_start_again(app: TestApp) {
+    app.create_titled("gone", "a").await;
+    app.create_titled("kept", "b").await;
+    exec(&app, "DELETE FROM users WHERE id = 'gone'").await;
+    assert_eq!(
+        app.list("gone", "").await.1,
+        0,
+        "tasks cascade with the user"
+    );
+    assert_eq!(app.list("kept", "").await.1, 1);
+    // The server still remembers the user; its next write must not fail.
+    let t = app.create("gone", json!({ "title": "again" })).await;
+    assert_eq!(t["user_id"], "gone");
+}
+
 #[tokio::test]
 async fn token_command_mints_a_token_the_server_accepts() {
     let app = TestApp::spawn(Backend::Sqlite, "token").await.unwrap();
@@ -177,16 +207,7 @@ async fn token_command_mints_a_token_the_server_accepts() {
     .await
     .unwrap();
     assert!(ok, "{err}");
-    let me: Value = app
-        .client
-        .get(app.url("/api/me"))
-        .bearer_auth(out.trim())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.me_with(out.trim()).await.json().await.unwrap();
     assert_eq!(me["id"], "zoe");
 }
 
@@ -271,4 +292,19 @@ fn a_dotenv_file_configures_the_binary() {
         auth.verify(out.trim()).is_err(),
         "signed with the flag's secret"
     );
+}
+
+#[tokio::test]
+async fn sqlalchemy_and_libpq_style_postgres_urls_connect() {
+    let test = "persistence::sqlalchemy_and_libpq_style_postgres_urls_connect";
+    let Some((url, _)) = crate::helpers::fresh_database(Backend::Postgres, test).await else {
+        return;
+    };
+    let url = format!(
+        "{}?sslmode=prefer&channel_binding=prefer&connect_timeout=5&application_name=seed",
+        url.replacen("postgres://", "postgresql+asyncpg://", 1)
+    );
+    let app = TestApp::start(&settings(&url)).await;
+    let id = app.create_titled("u", "via asyncpg URL").await;
+    assert_eq!(app.get_task("u", id).await.status(), 200);
 }
