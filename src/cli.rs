@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{UserClaim, mint_token, random_secret};
-use crate::config::{Config, LogFormat, Settings};
+use crate::config::{Config, LogFormat, Settings, log_filter};
 use crate::db::MigrateCommand;
 use crate::startup::{Application, connect_store};
 
@@ -78,8 +78,10 @@ pub async fn main() -> ExitCode {
 }
 
 fn init_logging(s: &Settings) {
-    let filter = EnvFilter::try_new(format!("{},sqlx=warn", s.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_new(log_filter(&s.log_level)).unwrap_or_else(|_| {
+        eprintln!("warning: LOG_LEVEL: not a level or tracing filter; using info");
+        EnvFilter::new("info,sqlx=warn")
+    });
     let json = match s.log_format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,

@@ -152,10 +152,41 @@ fn fail(var: &'static str, msg: impl Into<String>) -> ConfigError {
 }
 
 /// A parsed `DATABASE_URL`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum DatabaseUrl {
     Sqlite(SqliteConnectOptions),
     Postgres(PgConnectOptions),
+}
+
+/// Never prints the password the options hold.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(o) => write!(f, "Sqlite({})", o.get_filename().display()),
+            DatabaseUrl::Postgres(o) => write!(
+                f,
+                "Postgres({}@{}:{}/{})",
+                o.get_username(),
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// A `tracing` filter from `LOG_LEVEL`; Python's level names (a seed's
+/// `LOG_LEVEL=WARNING`) are understood too.
+pub fn log_filter(level: &str) -> String {
+    let level = level.trim();
+    let word = match level.to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_owned(),
+        "critical" | "fatal" => "error".to_owned(),
+        "" => "info".to_owned(),
+        other if !other.contains(['=', ',']) => other.to_owned(),
+        _ => level.to_owned(),
+    };
+    format!("{word},sqlx=warn")
 }
 
 /// Query parameters sqlx understands; others (Neon's `channel_binding`,
@@ -383,6 +414,27 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         let e = DatabaseUrl::parse("postgres://admin:hunter2@db/x?sslmode=bogus").unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn python_log_levels_are_understood() {
+        assert_eq!(log_filter("WARNING"), "warn,sqlx=warn");
+        assert_eq!(log_filter("CRITICAL"), "error,sqlx=warn");
+        assert_eq!(log_filter("Debug"), "debug,sqlx=warn");
+        assert_eq!(
+            log_filter("info,todo_api=debug"),
+            "info,todo_api=debug,sqlx=warn"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let url = DatabaseUrl::parse("postgres://admin:hunter2@db:5432/app").unwrap();
+        let shown = format!("{url:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("admin@db:5432/app"),
+            "{shown}"
+        );
     }
 
     #[test]

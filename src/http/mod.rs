@@ -88,8 +88,15 @@ fn task_routes() -> Router<AppState> {
 }
 
 fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
+    // `*` (which seed .env files use) allows any origin; safe here because
+    // credentials travel in the Authorization header, never in cookies.
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().cloned())
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_origin(allow)
         .allow_methods([
             Method::GET,
             Method::POST,

@@ -356,6 +356,16 @@ impl<'a> BodyReader<'a> {
 const TITLE_FIELD: &str = "title";
 const DESCRIPTION_FIELD: &str = "description";
 pub const PRIORITY_EXPECTED: &str = "'low', 'medium' or 'high'";
+const STATUS_EXPECTED: &str = "'pending' or 'completed'";
+
+fn status_completed(s: &str) -> Option<bool> {
+    match s {
+        "completed" => Some(true),
+        "pending" => Some(false),
+        _ => None,
+    }
+}
+
 pub const CATEGORY_EXPECTED: &str = "'work', 'personal', 'home' or 'other'";
 
 /// Parse a POST or PUT body: the PATCH fields, with `title` required and
@@ -394,10 +404,17 @@ pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<FieldError>> {
         .and_then(|v| r.non_null(TITLE_FIELD, v))
         .and_then(|v| r.title(v));
     let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
-    let completed = r
-        .get("completed")
-        .and_then(|v| r.non_null("completed", v))
-        .and_then(|v| r.boolean("completed", v));
+    // Seed 002's frontends send `status` rather than `completed`; an
+    // explicit `completed` wins.
+    let completed = match r.get("completed") {
+        Some(v) => r
+            .non_null("completed", v)
+            .and_then(|v| r.boolean("completed", v)),
+        None => r
+            .get("status")
+            .and_then(|v| r.non_null("status", v))
+            .and_then(|v| r.choice("status", v, status_completed, STATUS_EXPECTED)),
+    };
     let priority = r
         .get("priority")
         .and_then(|v| r.non_null("priority", v))
@@ -471,6 +488,15 @@ mod tests {
             ok
         );
         assert!(parse_input(&json!({ "title": "é".repeat(201) })).is_err());
+    }
+
+    #[test]
+    fn status_stands_in_for_completed() {
+        let p = parse_patch(&json!({ "status": "completed" })).unwrap();
+        assert_eq!(p.completed, Some(true));
+        let p = parse_patch(&json!({ "status": "pending", "completed": true })).unwrap();
+        assert_eq!(p.completed, Some(true), "completed wins");
+        assert!(parse_patch(&json!({ "status": "done" })).is_err());
     }
 
     #[test]

@@ -281,3 +281,23 @@ async fn cors_allows_configured_origins_only() {
         assert!(exposed.contains(name), "{name} in {exposed}");
     }
 }
+
+#[tokio::test]
+async fn cors_wildcard_allows_any_origin() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "cors-any", |s| {
+        s.cors_origins = Some("*".into());
+    })
+    .await
+    .unwrap();
+    let resp = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/tasks"))
+        .header("origin", "https://anywhere.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+}

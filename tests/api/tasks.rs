@@ -12,6 +12,7 @@ crate::both_backends!(
     put_replaces_and_keeps_created_at,
     patch_changes_only_present_fields,
     patch_completed_alone_as_in_seed_001,
+    status_in_a_body_sets_completed_as_in_seed_002,
     toggle_flips_and_flips_back,
     delete_is_204_empty_then_404,
     concurrent_toggles_lose_nothing,
@@ -284,6 +285,35 @@ async fn patch_completed_alone_as_in_seed_001(app: TestApp) {
         assert_eq!(u["completed"], state);
         assert_eq!(u["status"], if state { "completed" } else { "pending" });
     }
+}
+
+async fn status_in_a_body_sets_completed_as_in_seed_002(app: TestApp) {
+    let t = app
+        .create("alice", json!({ "title": "a", "status": "completed" }))
+        .await;
+    assert_eq!(
+        (&t["completed"], &t["status"]),
+        (&json!(true), &json!("completed"))
+    );
+    let path = format!("/api/alice/tasks/{}", t["id"]);
+    let resp = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some("alice"),
+            Some(&json!({ "status": "pending" })),
+        )
+        .await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["completed"], false);
+    let resp = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some("alice"),
+            Some(&json!({ "status": "finished" })),
+        )
+        .await;
+    assert_422(resp, &[json!(["body", "status"])]).await;
 }
 
 async fn toggle_flips_and_flips_back(app: TestApp) {
