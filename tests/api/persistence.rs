@@ -295,16 +295,34 @@ fn a_dotenv_file_configures_the_binary() {
 }
 
 #[tokio::test]
-async fn sqlalchemy_and_libpq_style_postgres_urls_connect() {
-    let test = "persistence::sqlalchemy_and_libpq_style_postgres_urls_connect";
-    let Some((url, _)) = crate::helpers::fresh_database(Backend::Postgres, test).await else {
+async fn neon_and_sqlalchemy_style_postgres_urls_connect_over_tls() {
+    let test = "persistence::neon_and_sqlalchemy_style_postgres_urls_connect_over_tls";
+    let Some(admin) = crate::helpers::postgres_admin_url(test) else {
         return;
     };
-    let url = format!(
-        "{}?sslmode=prefer&channel_binding=prefer&connect_timeout=5&application_name=seed",
+    let (url, _) = crate::helpers::fresh_database(Backend::Postgres, test)
+        .await
+        .unwrap();
+    let tag = format!("tls{}", uuid::Uuid::new_v4().simple());
+    let neon = format!("{url}?sslmode=require&channel_binding=require&application_name={tag}");
+    let asyncpg = format!(
+        "{}?ssl=require&connect_timeout=5&application_name={tag}",
         url.replacen("postgres://", "postgresql+asyncpg://", 1)
     );
-    let app = TestApp::start(&settings(&url)).await;
-    let id = app.create_titled("u", "via asyncpg URL").await;
-    assert_eq!(app.get_task("u", id).await.status(), 200);
+    for url in [neon, asyncpg] {
+        let app = TestApp::start(&settings(&url)).await;
+        let id = app.create_titled("u", "over TLS").await;
+        assert_eq!(app.get_task("u", id).await.status(), 200, "{url}");
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        let all_tls: Option<bool> = sqlx::query_scalar(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+        )
+        .bind(&tag)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(all_tls, Some(true), "the API's connections use TLS: {url}");
+        app.store.close().await;
+    }
 }
