@@ -27,7 +27,11 @@ impl SqliteDriver {
             // FULL: an acknowledged write survives a power cut, not just a crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let in_memory = opts.get_filename().to_string_lossy().contains("memory");
+        // sqlx names `sqlite::memory:` databases `file:sqlx-in-memory-N`.
+        let in_memory = opts
+            .get_filename()
+            .to_string_lossy()
+            .starts_with("file:sqlx-in-memory");
         let mut options = SqlitePoolOptions::new()
             .max_connections(pool.max_connections)
             .min_connections(pool.min_connections)

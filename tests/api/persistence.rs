@@ -326,3 +326,11 @@ async fn neon_and_sqlalchemy_style_postgres_urls_connect_over_tls() {
         app.store.close().await;
     }
 }
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_one_database() {
+    let app = TestApp::start(&settings("sqlite::memory:")).await;
+    let creates = (0..10).map(|i| app.create_titled("u", if i % 2 == 0 { "even" } else { "odd" }));
+    futures::future::join_all(creates).await;
+    assert_eq!(app.list("u", "").await.1, 10);
+}
