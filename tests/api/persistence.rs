@@ -334,3 +334,61 @@ async fn an_in_memory_sqlite_database_is_one_database() {
     futures::future::join_all(creates).await;
     assert_eq!(app.list("u", "").await.1, 10);
 }
+
+#[tokio::test]
+async fn development_auth_prints_a_curl_line_that_works_as_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .env_clear()
+        .env("API_PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let curl = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.trim_start().starts_with("curl "))
+    })
+    .await
+    .unwrap();
+    let curl = curl.expect("a curl line is printed");
+    // curl -H 'Authorization: Bearer <token>' http://127.0.0.1:<port>/api/tasks
+    let header = curl.split('\'').nth(1).unwrap();
+    let url = curl.rsplit(' ').next().unwrap();
+    let resp = reqwest::Client::new()
+        .get(url)
+        .header(
+            "authorization",
+            header.trim_start_matches("Authorization: "),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Vec<Value>>().await.unwrap(),
+        Vec::<Value>::new()
+    );
+    assert!(
+        dir.path().join("todo.db").exists(),
+        "the embedded default database"
+    );
+    // SIGTERM stops it cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
