@@ -176,8 +176,13 @@ async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
     resp
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
 }
 
 /// The whole application router with its middleware.
