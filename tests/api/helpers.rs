@@ -83,6 +83,9 @@ pub fn settings(database_url: &str) -> Settings {
         database_url: database_url.to_owned(),
         better_auth_secret: Some(Secret::new(SECRET)),
         api_port: 0,
+        // Small pools: many tests run at once against one PostgreSQL server.
+        db_pool_size: 2,
+        db_max_overflow: 3,
         ..Settings::default()
     }
 }
