@@ -13,7 +13,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::{Authenticator, SeenUsers};
 use crate::config::{Config, DatabaseUrl};
-use crate::db::{self, MigrateCommand, Store};
+use crate::db::{self, MigrateCommand, Store, StoreError};
 use crate::http::{self, AppState};
 
 /// How long start-up keeps trying to reach the database before giving up.
@@ -24,7 +24,13 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        match db::connect(&config.database, &config.pool).await {
+        let attempt_result = tokio::time::timeout(
+            config.pool.acquire_timeout,
+            db::connect(&config.database, &config.pool),
+        )
+        .await
+        .unwrap_or(Err(StoreError::ConnectTimeout));
+        match attempt_result {
             Ok(store) => return Ok(store),
             Err(e) if attempt < CONNECT_ATTEMPTS => {
                 tracing::warn!(attempt, error = %e, "database not reachable yet; retrying");

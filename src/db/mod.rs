@@ -31,6 +31,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error("timed out connecting to the database")]
+    ConnectTimeout,
 }
 
 impl StoreError {
@@ -45,25 +47,23 @@ impl StoreError {
                         | sqlx::Error::Io(_)
                         | sqlx::Error::Tls(_)
                         | sqlx::Error::WorkerCrashed
-                ) || e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    // PostgreSQL class 08 (connection), 57P01..03 (shutdown), 53300
-                    // (too many connections); SQLite 5/6 (busy/locked).
-                    .is_some_and(|c| {
-                        c.starts_with("08")
-                            || c.starts_with("57P")
-                            || c == "53300"
-                            || c == "5"
-                            || c == "6"
-                    })
+                ) || e.as_database_error().is_some_and(|d| {
+                    let code = d.code().unwrap_or_default();
+                    if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                        // SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
+                        code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+                    } else {
+                        // PostgreSQL class 08 (connection), 57P (shutdown),
+                        // 53300 (too many connections).
+                        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                    }
+                })
             }
+            StoreError::ConnectTimeout => true,
             _ => false,
         }
     }
-}
 
-impl StoreError {
     /// A task insert named a user row that does not exist (any more).
     pub fn is_missing_user(&self) -> bool {
         match self {

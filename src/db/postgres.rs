@@ -1,8 +1,8 @@
 //! The PostgreSQL driver (Neon and PgBouncer included): it sends no startup
 //! parameter a transaction-pooling proxy would reject.
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Arguments, Postgres};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Arguments, Connection, Postgres};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{Driver, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError, TaskRow};
@@ -15,12 +15,14 @@ impl PgDriver {
     pub async fn connect(opts: &PgConnectOptions, pool: &PoolOptions) -> Result<Self, StoreError> {
         // PgBouncer (and so Neon's pooled endpoint) rejects extra_float_digits.
         let opts = opts.clone().extra_float_digits(None);
+        // One direct connection first: it fails at once when the server
+        // refuses, where a pool would keep retrying until its timeout.
+        PgConnection::connect_with(&opts).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
             .acquire_timeout(pool.acquire_timeout)
-            .connect_with(opts)
-            .await?;
+            .connect_lazy_with(opts);
         Ok(Self { pool })
     }
 }

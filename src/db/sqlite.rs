@@ -1,11 +1,12 @@
 //! The SQLite driver: WAL, foreign keys and a busy timeout, so concurrent
 //! writers wait instead of failing with "database is locked".
 
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Arguments, Sqlite};
+use sqlx::{Arguments, Connection, Sqlite};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{Driver, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError, TaskRow};
@@ -44,7 +45,9 @@ impl SqliteDriver {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        let pool = options.connect_with(opts).await?;
+        // As for PostgreSQL: fail fast on a path that cannot be opened.
+        SqliteConnection::connect_with(&opts).await?.close().await?;
+        let pool = options.connect_lazy_with(opts);
         Ok(Self { pool })
     }
 }

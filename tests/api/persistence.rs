@@ -1,11 +1,10 @@
 //! Persistence and operations: restarts, migrations, concurrent start-up,
 //! an unreachable database, and the command line.
 
-use std::process::Command;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::cli::cli;
 use crate::helpers::{Backend, TestApp, assert_detail, settings};
 
 crate::both_backends!(
@@ -43,31 +42,6 @@ async fn two_instances_start_at_once_on_one_database(app: TestApp) {
     let id = a.create_titled("u", "from a").await;
     let seen: Value = b.get_task("u", id).await.json().await.unwrap();
     assert_eq!(seen["title"], "from a");
-}
-
-/// Run the binary in `dir` with only the given environment.
-fn run_bin(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
-        .args(args)
-        .env_clear()
-        .env("LOG_FORMAT", "text")
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .output()
-        .expect("run todo-api");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, String, String) {
-    let env = [
-        ("DATABASE_URL", database_url),
-        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
-    ];
-    run_bin(args, &env, dir)
 }
 
 async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
@@ -190,111 +164,6 @@ async fn deleting_a_user_erases_their_tasks_and_they_can_start_again(app: TestAp
 }
 
 #[tokio::test]
-async fn token_command_mints_a_token_the_server_accepts() {
-    let app = TestApp::spawn(Backend::Sqlite, "token").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = app.database_url.clone();
-    let path = dir.path().to_owned();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(
-            &[
-                "token", "--user", "zoe", "--ttl", "5m", "--claim", "user_id",
-            ],
-            &url,
-            &path,
-        )
-    })
-    .await
-    .unwrap();
-    assert!(ok, "{err}");
-    let me: Value = app.me_with(out.trim()).await.json().await.unwrap();
-    assert_eq!(me["id"], "zoe");
-}
-
-#[test]
-fn bad_configuration_fails_fast_naming_the_variable() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = cli(
-        &["migrate", "status"],
-        "mysql://root:hunter2@db/x",
-        dir.path(),
-    );
-    assert!(!ok);
-    assert!(err.contains("DATABASE_URL"), "{err}");
-    assert!(!err.contains("hunter2"), "the password is masked: {err}");
-
-    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
-        .env_clear()
-        .env("ENVIRONMENT", "production")
-        .env("DATABASE_URL", "sqlite::memory:")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
-
-    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
-        .env_clear()
-        .env("ENVIRONMENT", "production")
-        .env("BETTER_AUTH_SECRET", "too-short-secret")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("BETTER_AUTH_SECRET") && !err.contains("too-short-secret"),
-        "{err}"
-    );
-
-    let (ok, _, err) = cli(
-        &["migrate", "status"],
-        "postgres://u:hunter2@127.0.0.1:1/x",
-        dir.path(),
-    );
-    assert!(!ok);
-    assert!(
-        err.contains("DATABASE_URL") && !err.contains("hunter2"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_dotenv_file_configures_the_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(".env"),
-        format!(
-            "BETTER_AUTH_SECRET={}\nDATABASE_URL=sqlite::memory:\n",
-            crate::helpers::SECRET
-        ),
-    )
-    .unwrap();
-    let (ok, out, err) = run_bin(&["token", "--user", "dot"], &[], dir.path());
-    assert!(ok, "{err}");
-    let secret = todo_api::config::Secret::new(crate::helpers::SECRET);
-    let auth = todo_api::auth::Authenticator::new(&todo_api::config::AuthConfig {
-        secret: Some(secret),
-        user_claims: vec!["sub".into()],
-        ..Default::default()
-    });
-    assert_eq!(auth.verify(out.trim()).unwrap().user_id, "dot");
-    // A flag overrides the environment (and .env).
-    let other = "another-secret-that-is-32-bytes-long!!";
-    let (ok, out, err) = run_bin(
-        &["--better-auth-secret", other, "token", "--user", "dot"],
-        &[],
-        dir.path(),
-    );
-    assert!(ok, "{err}");
-    assert!(
-        auth.verify(out.trim()).is_err(),
-        "signed with the flag's secret"
-    );
-}
-
-#[tokio::test]
 async fn neon_and_sqlalchemy_style_postgres_urls_connect_over_tls() {
     let test = "persistence::neon_and_sqlalchemy_style_postgres_urls_connect_over_tls";
     let Some(admin) = crate::helpers::postgres_admin_url(test) else {
@@ -333,62 +202,4 @@ async fn an_in_memory_sqlite_database_is_one_database() {
     let creates = (0..10).map(|i| app.create_titled("u", if i % 2 == 0 { "even" } else { "odd" }));
     futures::future::join_all(creates).await;
     assert_eq!(app.list("u", "").await.1, 10);
-}
-
-#[tokio::test]
-async fn development_auth_prints_a_curl_line_that_works_as_printed() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_todo-api"))
-        .env_clear()
-        .env("API_PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let curl = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.trim_start().starts_with("curl "))
-    })
-    .await
-    .unwrap();
-    let curl = curl.expect("a curl line is printed");
-    // curl -H 'Authorization: Bearer <token>' http://127.0.0.1:<port>/api/tasks
-    let header = curl.split('\'').nth(1).unwrap();
-    let url = curl.rsplit(' ').next().unwrap();
-    let resp = reqwest::Client::new()
-        .get(url)
-        .header(
-            "authorization",
-            header.trim_start_matches("Authorization: "),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.json::<Vec<Value>>().await.unwrap(),
-        Vec::<Value>::new()
-    );
-    assert!(
-        dir.path().join("todo.db").exists(),
-        "the embedded default database"
-    );
-    // SIGTERM stops it cleanly.
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success(), "exit after SIGTERM: {status}");
 }

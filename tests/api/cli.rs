@@ -1,0 +1,333 @@
+//! The binary: its commands, configuration from flags, environment and
+//! `.env`, development auth, and what it writes to its log.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp};
+
+/// Run the binary in `dir` with only the given environment.
+pub fn run_bin(
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .args(args)
+        .env_clear()
+        .env("LOG_FORMAT", "text")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("run todo-api");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn cli(args: &[&str], database_url: &str, dir: &std::path::Path) -> (bool, String, String) {
+    let env = [
+        ("DATABASE_URL", database_url),
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+    ];
+    run_bin(args, &env, dir)
+}
+
+#[tokio::test]
+async fn token_command_mints_a_token_the_server_accepts() {
+    let app = TestApp::spawn(Backend::Sqlite, "token").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = app.database_url.clone();
+    let path = dir.path().to_owned();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(
+            &[
+                "token", "--user", "zoe", "--ttl", "5m", "--claim", "user_id",
+            ],
+            &url,
+            &path,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let me: Value = app.me_with(out.trim()).await.json().await.unwrap();
+    assert_eq!(me["id"], "zoe");
+}
+
+#[test]
+fn bad_configuration_fails_fast_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = cli(
+        &["migrate", "status"],
+        "mysql://root:hunter2@db/x",
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!err.contains("hunter2"), "the password is masked: {err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .env_clear()
+        .env("ENVIRONMENT", "production")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .env_clear()
+        .env("ENVIRONMENT", "production")
+        .env("BETTER_AUTH_SECRET", "too-short-secret")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("BETTER_AUTH_SECRET") && !err.contains("too-short-secret"),
+        "{err}"
+    );
+
+    let (ok, _, err) = cli(
+        &["migrate", "status"],
+        "postgres://u:hunter2@127.0.0.1:1/x",
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("DATABASE_URL") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dotenv_file_configures_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "BETTER_AUTH_SECRET={}\nDATABASE_URL=sqlite::memory:\n",
+            crate::helpers::SECRET
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = run_bin(&["token", "--user", "dot"], &[], dir.path());
+    assert!(ok, "{err}");
+    let secret = todo_api::config::Secret::new(crate::helpers::SECRET);
+    let auth = todo_api::auth::Authenticator::new(&todo_api::config::AuthConfig {
+        secret: Some(secret),
+        user_claims: vec!["sub".into()],
+        ..Default::default()
+    });
+    assert_eq!(auth.verify(out.trim()).unwrap().user_id, "dot");
+    // A flag overrides the environment (and .env).
+    let other = "another-secret-that-is-32-bytes-long!!";
+    let (ok, out, err) = run_bin(
+        &["--better-auth-secret", other, "token", "--user", "dot"],
+        &[],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        auth.verify(out.trim()).is_err(),
+        "signed with the flag's secret"
+    );
+}
+
+/// The binary serving on a random port, its standard output read line by line.
+struct Served {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Start `todo-api` with only `env` (plus API_PORT=0, JSON logs).
+    fn start(env: &[(&str, &str)]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+            .env_clear()
+            .env("API_PORT", "0")
+            .env("LOG_FORMAT", "json")
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Served {
+            child,
+            lines,
+            _dir: dir,
+        }
+    }
+
+    /// Read lines until one satisfies `pred`; every line read is kept.
+    fn until(&self, seen: &mut Vec<String>, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("the server printed what was expected");
+            seen.push(line.clone());
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// The base URL from the "listening" log line.
+    fn base(&self, seen: &mut Vec<String>) -> String {
+        let line = self.until(seen, |l| l.contains("todo-api listening"));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        v["fields"]["address"].as_str().unwrap().to_owned()
+    }
+
+    /// SIGTERM; the exit status; every remaining line.
+    fn stop(mut self, seen: &mut Vec<String>) -> std::process::ExitStatus {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            seen.push(line);
+        }
+        status
+    }
+}
+
+#[tokio::test]
+async fn development_auth_prints_a_curl_line_that_works_as_printed() {
+    let served = Served::start(&[]);
+    let mut seen = Vec::new();
+    let curl = served.until(&mut seen, |l| l.trim_start().starts_with("curl "));
+    // curl -H 'Authorization: Bearer <token>' http://127.0.0.1:<port>/api/tasks
+    let header = curl.split('\'').nth(1).unwrap();
+    let url = curl.rsplit(' ').next().unwrap();
+    let resp = reqwest::Client::new()
+        .get(url)
+        .header(
+            "authorization",
+            header.trim_start_matches("Authorization: "),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Vec<Value>>().await.unwrap(),
+        Vec::<Value>::new()
+    );
+    assert!(
+        served._dir.path().join("todo.db").exists(),
+        "the embedded default database"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("DEVELOPMENT AUTH")),
+        "a loud warning"
+    );
+    // SIGTERM stops it cleanly.
+    let status = tokio::task::spawn_blocking(move || served.stop(&mut seen))
+        .await
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn auth_failures_are_logged_with_reason_request_id_and_client_but_no_token() {
+    let secret = crate::helpers::SECRET;
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", secret),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let good = todo_api::auth::mint_token(
+        &todo_api::config::Secret::new(secret),
+        "logged-user",
+        std::time::Duration::from_secs(60),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap();
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "sub": "logged-user", "exp": chrono::Utc::now().timestamp() - 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let forged = todo_api::auth::mint_token(
+        &todo_api::config::Secret::new("not-the-secret-not-the-secret-not-the"),
+        "logged-user",
+        std::time::Duration::from_secs(60),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    for (token, id) in [
+        (&expired, "rid-expired"),
+        (&forged, "rid-forged"),
+        (&good, "rid-good"),
+    ] {
+        client
+            .get(format!("{base}/api/tasks"))
+            .bearer_auth(token)
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = served.stop(&mut seen);
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    let (status, seen) = status;
+    assert!(status.success());
+    let log = seen.join("\n");
+    for (id, reason) in [("rid-expired", "expired"), ("rid-forged", "bad_signature")] {
+        let line = seen
+            .iter()
+            .find(|l| l.contains("authentication failed") && l.contains(id))
+            .unwrap_or_else(|| panic!("a WARN line for {id} in:\n{log}"));
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["level"], "WARN");
+        assert_eq!(v["fields"]["reason"], reason);
+        assert_eq!(v["span"]["client_addr"], "127.0.0.1");
+    }
+    let served_ok = seen.iter().any(|l| {
+        l.contains("request finished") && l.contains("rid-good") && l.contains("logged-user")
+    });
+    assert!(served_ok, "one line per request with the user id:\n{log}");
+    for secret_text in [secret, good.as_str(), expired.as_str(), forged.as_str()] {
+        assert!(
+            !log.contains(secret_text),
+            "a secret or token reached the log"
+        );
+    }
+    // Nor does any part of a token (its signature) appear.
+    let signature = good.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature));
+}
