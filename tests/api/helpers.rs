@@ -159,6 +159,18 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// [`call`](Self::call), and the response body as JSON.
+    pub async fn call_json(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&Value>,
+    ) -> Value {
+        let resp = self.call(method, path, user, body).await;
+        resp.json().await.expect("a JSON body")
+    }
+
     /// `GET /api/me` with a given token.
     pub async fn me_with(&self, token: &str) -> Response {
         self.client

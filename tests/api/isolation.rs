@@ -103,11 +103,8 @@ async fn lists_counts_search_and_stats_are_per_user(app: TestApp) {
         (&json!(3), &json!(1), &json!(2))
     );
     let me: Value = app
-        .call(Method::GET, "/api/me", Some("bob"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .call_json(Method::GET, "/api/me", Some("bob"), None)
+        .await;
     assert_eq!(me["tasks"]["total"], 1);
     // Alice's ids walked one by one are all 404 for Bob.
     for id in 1..=bob_task {

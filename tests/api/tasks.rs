@@ -53,11 +53,8 @@ async fn create_returns_201_location_and_every_field(app: TestApp) {
 
     // The Location resolves to the same task.
     let again: Value = app
-        .call(Method::GET, &location, Some("alice"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .call_json(Method::GET, &location, Some("alice"), None)
+        .await;
     assert_eq!(again, task);
 
     // Defaults.
@@ -272,16 +269,13 @@ async fn patch_completed_alone_as_in_seed_001(app: TestApp) {
     let path = format!("/api/alice/tasks/{id}");
     for state in [true, false, true] {
         let u: Value = app
-            .call(
+            .call_json(
                 Method::PATCH,
                 &path,
                 Some("alice"),
                 Some(&json!({ "completed": state })),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(u["completed"], state);
         assert_eq!(u["status"], if state { "completed" } else { "pending" });
     }
@@ -320,27 +314,21 @@ async fn toggle_flips_and_flips_back(app: TestApp) {
     let id = app.create_titled("alice", "a").await;
     let path = format!("/api/tasks/{id}/complete");
     let first: Value = app
-        .call(Method::PATCH, &path, Some("alice"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .call_json(Method::PATCH, &path, Some("alice"), None)
+        .await;
     assert_eq!(
         (&first["completed"], &first["status"]),
         (&json!(true), &json!("completed"))
     );
     // A body, if any, is ignored.
     let second: Value = app
-        .call(
+        .call_json(
             Method::PATCH,
             &path,
             Some("alice"),
             Some(&json!({ "completed": false })),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(second["completed"], false);
     let resp = app
         .call(
@@ -415,19 +403,13 @@ async fn scoped_routes_behave_like_plain_ones(app: TestApp) {
     assert_eq!(location, format!("/api/alice/tasks/{id}"));
     let via_plain: Value = app.get_task("alice", id).await.json().await.unwrap();
     let via_scoped: Value = app
-        .call(Method::GET, &location, Some("alice"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .call_json(Method::GET, &location, Some("alice"), None)
+        .await;
     assert_eq!(via_plain, via_scoped);
-    let listed: Vec<Value> = app
-        .call(Method::GET, "/api/alice/tasks", Some("alice"), None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed, vec![via_plain]);
+    let listed = app
+        .call_json(Method::GET, "/api/alice/tasks", Some("alice"), None)
+        .await;
+    assert_eq!(listed, json!([via_plain]));
     let resp = app
         .call(
             Method::PATCH,
