@@ -157,8 +157,6 @@ pub trait Driver: Send + Sync + 'static {
     async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
-    /// (connections in use, idle connections)
-    fn pool_state(&self) -> (u32, u32);
     async fn close(&self);
 }
 
@@ -215,20 +213,12 @@ impl Store {
         Self { driver, dialect }
     }
 
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.driver.ping().await
     }
 
     pub async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError> {
         self.driver.migrate(cmd).await
-    }
-
-    pub fn pool_state(&self) -> (u32, u32) {
-        self.driver.pool_state()
     }
 
     pub async fn close(&self) {

@@ -68,11 +68,6 @@ macro_rules! sqlx_driver {
                 super::migrate::run(&$migrator, &self.pool, cmd).await
             }
 
-            fn pool_state(&self) -> (u32, u32) {
-                let idle = self.pool.num_idle() as u32;
-                (self.pool.size().saturating_sub(idle), idle)
-            }
-
             async fn close(&self) {
                 self.pool.close().await;
             }
