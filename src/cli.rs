@@ -132,7 +132,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let dev_secret = if config.auth.secret.is_none() && !config.production {
+    let auth = &config.auth;
+    let no_auth = auth.secret.is_none() && auth.jwks.is_none() && auth.sessions.is_none();
+    let dev_secret = if no_auth && !config.production {
         let secret = random_secret();
         config.auth.secret = Some(secret.clone());
         Some(secret)
@@ -141,10 +143,16 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     let app = Application::build(config.clone()).await?;
     let base = format!("http://{}:{}", config.host, app.port());
-    tracing::info!(address = %base, "todo-api listening");
+    tracing::info!(
+        address = %base,
+        shared_secret = config.auth.secret.is_some(),
+        jwks = config.auth.jwks.as_ref().map(|j| j.url.as_str()),
+        session_tokens = config.auth.sessions.is_some(),
+        "todo-api listening"
+    );
     if let Some(secret) = dev_secret {
         tracing::warn!(
-            "DEVELOPMENT AUTH: no BETTER_AUTH_SECRET or BETTER_AUTH_URL is set, so this process \
+            "DEVELOPMENT AUTH: no BETTER_AUTH_SECRET, BETTER_AUTH_URL, JWKS_URL or session database is set, so this process \
              signs its own tokens with a random secret. Never use this in production."
         );
         let token = mint_token(

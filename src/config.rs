@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
+pub use crate::auth::jwks::JwksSettings;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
 pub const DEFAULT_USER_CLAIMS: &str = "user_id,sub";
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -45,6 +47,42 @@ pub struct Settings {
     /// Claims tried in order for the user id.
     #[arg(long, global = true, env = "JWT_USER_CLAIM", default_value = DEFAULT_USER_CLAIMS)]
     pub jwt_user_claim: String,
+    /// Least seconds between JWKS fetches triggered by unknown kids (also the
+    /// floor under the JWKS server's max-age).
+    #[arg(
+        long,
+        global = true,
+        env = "JWKS_COOLDOWN_SECONDS",
+        default_value_t = 10
+    )]
+    pub jwks_cooldown_seconds: u64,
+    /// JWKS refresh period when its response carries no max-age, in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "JWKS_REFRESH_SECONDS",
+        default_value_t = 300
+    )]
+    pub jwks_refresh_seconds: u64,
+    /// Accept Better Auth session tokens, looked up in DATABASE_URL's `session` table.
+    #[arg(long, global = true, env = "BETTER_AUTH_SESSIONS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub better_auth_sessions: bool,
+    /// Accept Better Auth session tokens, looked up in this database's `session` table.
+    #[arg(
+        long,
+        global = true,
+        env = "BETTER_AUTH_SESSION_DB_URL",
+        hide_env_values = true
+    )]
+    pub better_auth_session_db_url: Option<String>,
+    /// Seconds a session lookup is cached (0 turns the cache off).
+    #[arg(
+        long,
+        global = true,
+        env = "BETTER_AUTH_SESSION_CACHE_SECONDS",
+        default_value_t = 30
+    )]
+    pub better_auth_session_cache_seconds: u64,
     /// Clock skew allowed on exp and nbf, in seconds.
     #[arg(long, global = true, env = "JWT_LEEWAY_SECONDS", default_value_t = 30)]
     pub jwt_leeway_seconds: u64,
@@ -90,6 +128,11 @@ impl Default for Settings {
             jwt_audience: None,
             jwt_user_claim: DEFAULT_USER_CLAIMS.into(),
             jwt_leeway_seconds: 30,
+            jwks_cooldown_seconds: 10,
+            jwks_refresh_seconds: 300,
+            better_auth_sessions: false,
+            better_auth_session_db_url: None,
+            better_auth_session_cache_seconds: 30,
             cors_origins: None,
             api_host: DEFAULT_HOST.into(),
             api_port: DEFAULT_PORT,
@@ -238,8 +281,13 @@ impl DatabaseUrl {
     /// `+psycopg2`, `+psycopg`) become `postgres`, asyncpg's `ssl=` becomes
     /// `sslmode=`, unknown libpq parameters are dropped.
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        Self::parse_for("DATABASE_URL", raw)
+    }
+
+    /// Parse a database URL given in `var`.
+    pub fn parse_for(var: &'static str, raw: &str) -> Result<Self, ConfigError> {
         let raw = raw.trim();
-        let bad = |why: &str| fail("DATABASE_URL", format!("{why} (in {})", mask_url(raw)));
+        let bad = |why: &str| fail(var, format!("{why} (in {})", mask_url(raw)));
         if raw.starts_with("sqlite:") {
             return SqliteConnectOptions::from_str(raw)
                 .map(DatabaseUrl::Sqlite)
@@ -311,6 +359,53 @@ pub struct AuthConfig {
     pub audiences: Vec<String>,
     pub user_claims: Vec<String>,
     pub leeway: Duration,
+    /// Asymmetric tokens: where their keys are published.
+    pub jwks: Option<JwksSettings>,
+    /// Better Auth session tokens: where its `session` table is.
+    pub sessions: Option<SessionSettings>,
+}
+
+/// Session-token lookups (SPEC 4.2, opt-in).
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub database: PgConnectOptions,
+    pub cache_ttl: Duration,
+}
+
+/// The whole JWKS fetch (connect, headers, body) must finish within this.
+pub const JWKS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
+fn jwks_url(s: &Settings) -> Result<Option<String>, ConfigError> {
+    let (var, url) = match (&s.jwks_url, &s.better_auth_url) {
+        (Some(explicit), _) => ("JWKS_URL", explicit.trim().to_owned()),
+        (None, Some(base)) => {
+            let base = base.trim().trim_end_matches('/');
+            let url = if base.ends_with("/api/auth") {
+                format!("{base}/jwks")
+            } else {
+                format!("{base}/api/auth/jwks")
+            };
+            ("BETTER_AUTH_URL", url)
+        }
+        (None, None) => return Ok(None),
+    };
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(url)),
+        _ => Err(fail(var, "must be an http:// or https:// URL")),
+    }
+}
+
+/// `iss` and `aud` expected by default: Better Auth's base URL (SPEC 3),
+/// with or without a trailing slash.
+fn better_auth_identities(s: &Settings) -> Vec<String> {
+    match s.better_auth_url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => {
+            let base = url.trim_end_matches('/');
+            vec![base.to_owned(), format!("{base}/")]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn comma_list(s: Option<&str>) -> Vec<String> {
@@ -330,7 +425,34 @@ impl Config {
             .better_auth_secret
             .clone()
             .filter(|sec| !sec.expose().is_empty());
-        let remote_auth = s.better_auth_url.is_some() || s.jwks_url.is_some();
+        let jwks = jwks_url(s)?.map(|url| JwksSettings {
+            url,
+            timeout: JWKS_TIMEOUT,
+            cooldown: Duration::from_secs(s.jwks_cooldown_seconds.max(1)),
+            refresh: Duration::from_secs(s.jwks_refresh_seconds.max(1)),
+        });
+        let sessions = match (&s.better_auth_session_db_url, s.better_auth_sessions) {
+            (Some(url), _) => Some((
+                "BETTER_AUTH_SESSION_DB_URL",
+                DatabaseUrl::parse_for("BETTER_AUTH_SESSION_DB_URL", url)?,
+            )),
+            (None, true) => Some(("BETTER_AUTH_SESSIONS", database.clone())),
+            (None, false) => None,
+        };
+        let sessions = match sessions {
+            Some((_, DatabaseUrl::Postgres(opts))) => Some(SessionSettings {
+                database: opts,
+                cache_ttl: Duration::from_secs(s.better_auth_session_cache_seconds),
+            }),
+            Some((var, DatabaseUrl::Sqlite(_))) => {
+                return Err(fail(
+                    var,
+                    "session tokens are looked up in Better Auth's PostgreSQL database; this URL is SQLite",
+                ));
+            }
+            None => None,
+        };
+        let remote_auth = jwks.is_some() || sessions.is_some();
         if production {
             match &secret {
                 Some(sec) if sec.expose().len() < MIN_SECRET_BYTES => {
@@ -342,7 +464,7 @@ impl Config {
                 None if !remote_auth => {
                     return Err(fail(
                         "BETTER_AUTH_SECRET",
-                        "no authentication configured in production: set BETTER_AUTH_SECRET or BETTER_AUTH_URL/JWKS_URL",
+                        "no authentication configured in production: set BETTER_AUTH_SECRET, BETTER_AUTH_URL/JWKS_URL or BETTER_AUTH_SESSION_DB_URL",
                     ));
                 }
                 _ => {}
@@ -369,10 +491,18 @@ impl Config {
             database,
             auth: AuthConfig {
                 secret,
-                issuers: comma_list(s.jwt_issuer.as_deref()),
-                audiences: comma_list(s.jwt_audience.as_deref()),
+                issuers: match s.jwt_issuer.as_deref() {
+                    Some(list) => comma_list(Some(list)),
+                    None => better_auth_identities(s),
+                },
+                audiences: match s.jwt_audience.as_deref() {
+                    Some(list) => comma_list(Some(list)),
+                    None => better_auth_identities(s),
+                },
                 user_claims,
                 leeway: Duration::from_secs(s.jwt_leeway_seconds),
+                jwks,
+                sessions,
             },
             cors_origins,
             host: s.api_host.clone(),

@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::{AuthFailure, Identity};
+use super::{AuthFailure, Identity, VerifyError};
 use crate::db::{Store, StoreError};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -45,7 +45,10 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| refuse(AuthFailure::Missing, false))?;
-        let identity = state.auth.verify(token).map_err(|f| refuse(f, true))?;
+        let identity = state.auth.verify(token).await.map_err(|e| match e {
+            VerifyError::Invalid(f) => refuse(f, true),
+            VerifyError::Store(err) => ApiError::from(err),
+        })?;
         tracing::Span::current().record("user_id", identity.user_id.as_str());
 
         if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {

@@ -2,17 +2,26 @@
 //! development and tests, and the extractor that yields the request's user.
 
 mod extract;
+pub mod jwks;
+mod jwt;
+mod keys;
+mod session;
 
 pub use extract::{AuthUser, SeenUsers};
+pub use session::sign_session_token;
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
+use sha2::{Sha256, Sha384, Sha512};
 
 use crate::config::{AuthConfig, Secret};
+use jwks::JwksCache;
+use jwt::{Alg, ClaimRules, Compact};
+use session::SessionStore;
 
 /// Tokens larger than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -41,7 +50,12 @@ pub enum AuthFailure {
     Issuer,
     Audience,
     NoUser,
+    /// No key of this kind is configured (no secret, no JWKS, no sessions).
     NoKey,
+    /// The JWKS has no key with the token's `kid` (or none that fits its `alg`).
+    UnknownKey,
+    /// No live session has this token.
+    UnknownSession,
 }
 
 impl AuthFailure {
@@ -59,77 +73,103 @@ impl AuthFailure {
             AuthFailure::Audience => "bad_audience",
             AuthFailure::NoUser => "no_user_claim",
             AuthFailure::NoKey => "no_key",
+            AuthFailure::UnknownKey => "unknown_kid",
+            AuthFailure::UnknownSession => "unknown_session",
         }
     }
 }
 
-impl From<jsonwebtoken::errors::Error> for AuthFailure {
-    fn from(e: jsonwebtoken::errors::Error) -> Self {
-        match e.kind() {
-            ErrorKind::InvalidSignature => AuthFailure::Signature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthFailure::Algorithm,
-            ErrorKind::ExpiredSignature => AuthFailure::Expired,
-            ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
-            ErrorKind::MissingRequiredClaim(_) => AuthFailure::MissingClaim,
-            ErrorKind::InvalidIssuer => AuthFailure::Issuer,
-            ErrorKind::InvalidAudience => AuthFailure::Audience,
-            _ => AuthFailure::Malformed,
-        }
+/// A token that is refused (401), or a session token that cannot be checked
+/// because the session database failed (503 when it is unreachable).
+#[derive(Debug)]
+pub enum VerifyError {
+    Invalid(AuthFailure),
+    Store(crate::db::StoreError),
+}
+
+impl From<AuthFailure> for VerifyError {
+    fn from(f: AuthFailure) -> Self {
+        VerifyError::Invalid(f)
     }
 }
 
-const HMAC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
-
-/// Verifies bearer tokens against the configured keys and claims.
+/// Verifies bearer tokens (SPEC 4.2): HS* with the shared secret, every
+/// asymmetric algorithm with keys from the JWKS, and Better Auth session
+/// tokens from its database when enabled.
 pub struct Authenticator {
-    hmac_key: Option<DecodingKey>,
-    validation: Validation,
+    hmac_secret: Option<Secret>,
+    jwks: Option<Arc<JwksCache>>,
+    sessions: Option<SessionStore>,
+    rules: ClaimRules,
     user_claims: Vec<String>,
 }
 
 impl Authenticator {
+    /// With a JWKS configured this starts its background refresher, so it
+    /// must run inside a Tokio runtime.
     pub fn new(cfg: &AuthConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = HMAC.to_vec();
-        validation.leeway = cfg.leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.required_spec_claims = HashSet::from(["exp".to_owned()]);
-        // Once configured, `iss` and `aud` must be present, not just right
-        // when present.
-        if cfg.audiences.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&cfg.audiences);
-            validation.required_spec_claims.insert("aud".to_owned());
-        }
-        if !cfg.issuers.is_empty() {
-            validation.set_issuer(&cfg.issuers);
-            validation.required_spec_claims.insert("iss".to_owned());
-        }
+        let jwks = cfg.jwks.clone().map(|settings| {
+            let cache = Arc::new(JwksCache::new(settings));
+            cache.spawn_refresher();
+            cache
+        });
+        let sessions = cfg.sessions.as_ref().map(|s| {
+            SessionStore::new(
+                &s.database,
+                cfg.secret.clone(),
+                s.cache_ttl,
+                Duration::from_secs(5),
+            )
+        });
         Self {
-            hmac_key: cfg
-                .secret
-                .as_ref()
-                .map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
-            validation,
+            hmac_secret: cfg.secret.clone(),
+            jwks,
+            sessions,
+            rules: ClaimRules {
+                leeway: i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX),
+                issuers: cfg.issuers.clone(),
+                audiences: cfg.audiences.clone(),
+            },
             user_claims: cfg.user_claims.clone(),
         }
     }
 
+    /// The JWKS cache, when one is configured.
+    pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
+        self.jwks.as_ref()
+    }
+
     /// Verify a bearer token and name its user.
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
+    pub async fn verify(&self, token: &str) -> Result<Identity, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthFailure::TooLarge);
+            return Err(AuthFailure::TooLarge.into());
         }
-        let header = jsonwebtoken::decode_header(token).map_err(AuthFailure::from)?;
-        if !HMAC.contains(&header.alg) {
-            // Asymmetric tokens need a JWKS, which is not configured.
-            return Err(AuthFailure::Algorithm);
+        // A JWS has two dots; Better Auth session tokens have none (raw) or
+        // one (signed).
+        if token.bytes().filter(|&b| b == b'.').count() != 2 {
+            return match &self.sessions {
+                Some(sessions) => sessions.verify(token).await,
+                None => Err(AuthFailure::Malformed.into()),
+            };
         }
-        let key = self.hmac_key.as_ref().ok_or(AuthFailure::NoKey)?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)?;
-        self.identity(&data.claims)
+        let jws = Compact::parse(token)?;
+        let valid = if jws.alg.is_hmac() {
+            let secret = self.hmac_secret.as_ref().ok_or(AuthFailure::NoKey)?;
+            hmac_valid(jws.alg, secret, jws.signing_input, &jws.signature)
+        } else {
+            let jwks = self.jwks.as_ref().ok_or(AuthFailure::NoKey)?;
+            let key = jwks
+                .key(jws.kid.as_deref(), jws.alg)
+                .await
+                .ok_or(AuthFailure::UnknownKey)?;
+            key.verify(jws.alg, jws.signing_input, &jws.signature)
+        };
+        if !valid {
+            return Err(AuthFailure::Signature.into());
+        }
+        let claims = jws.claims()?;
+        self.rules.check(&claims, chrono::Utc::now().timestamp())?;
+        Ok(self.identity(&claims)?)
     }
 
     fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, AuthFailure> {
@@ -155,6 +195,22 @@ impl Authenticator {
             email: bounded("email"),
             name: bounded("name"),
         })
+    }
+}
+
+/// Constant-time check of an HS256/384/512 signature.
+fn hmac_valid(alg: Alg, secret: &Secret, message: &[u8], signature: &[u8]) -> bool {
+    fn check<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC takes keys of any size");
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    }
+    let key = secret.expose().as_bytes();
+    match alg {
+        Alg::HS256 => check::<Hmac<Sha256>>(key, message, signature),
+        Alg::HS384 => check::<Hmac<Sha384>>(key, message, signature),
+        Alg::HS512 => check::<Hmac<Sha512>>(key, message, signature),
+        _ => false,
     }
 }
 
@@ -211,25 +267,42 @@ mod tests {
         })
     }
 
-    #[test]
-    fn minted_tokens_verify_and_name_the_user() {
-        let s = random_secret();
-        let t = mint_token(&s, "alice", Duration::from_secs(60), UserClaim::Sub).unwrap();
-        assert_eq!(auth(&s).verify(&t).unwrap().user_id, "alice");
-        let other = random_secret();
-        assert_eq!(auth(&other).verify(&t), Err(AuthFailure::Signature));
+    async fn failure(auth: &Authenticator, token: &str) -> Option<AuthFailure> {
+        match auth.verify(token).await {
+            Err(VerifyError::Invalid(f)) => Some(f),
+            _ => None,
+        }
     }
 
-    #[test]
-    fn alg_none_and_garbage_are_refused() {
+    #[tokio::test]
+    async fn minted_tokens_verify_and_name_the_user() {
         let s = random_secret();
+        let t = mint_token(&s, "alice", Duration::from_secs(60), UserClaim::Sub).unwrap();
+        assert_eq!(auth(&s).verify(&t).await.unwrap().user_id, "alice");
+        let other = random_secret();
+        assert_eq!(
+            failure(&auth(&other), &t).await,
+            Some(AuthFailure::Signature)
+        );
+    }
+
+    #[tokio::test]
+    async fn alg_none_garbage_and_unconfigured_kinds_are_refused() {
+        let s = random_secret();
+        let a = auth(&s);
         // {"alg":"none","typ":"JWT"} . {"sub":"a","exp":9999999999} .
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
-        assert!(auth(&s).verify(none).is_err());
-        assert!(auth(&s).verify("not.a.token").is_err());
+        assert_eq!(failure(&a, none).await, Some(AuthFailure::Algorithm));
         assert_eq!(
-            auth(&s).verify(&"a".repeat(MAX_TOKEN_BYTES + 1)),
-            Err(AuthFailure::TooLarge)
+            failure(&a, "not.a.token").await,
+            Some(AuthFailure::Malformed)
         );
+        let big = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(failure(&a, &big).await, Some(AuthFailure::TooLarge));
+        // {"alg":"EdDSA","kid":"k"}: no JWKS configured.
+        let eddsa = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsifQ.e30.c2ln";
+        assert_eq!(failure(&a, eddsa).await, Some(AuthFailure::NoKey));
+        // A session token without session lookups configured.
+        assert_eq!(failure(&a, "abcdef").await, Some(AuthFailure::Malformed));
     }
 }

@@ -108,8 +108,8 @@ fn bad_configuration_fails_fast_naming_the_variable() {
     );
 }
 
-#[test]
-fn a_dotenv_file_configures_the_binary() {
+#[tokio::test]
+async fn a_dotenv_file_configures_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(".env"),
@@ -127,7 +127,7 @@ fn a_dotenv_file_configures_the_binary() {
         user_claims: vec!["sub".into()],
         ..Default::default()
     });
-    assert_eq!(auth.verify(out.trim()).unwrap().user_id, "dot");
+    assert_eq!(auth.verify(out.trim()).await.unwrap().user_id, "dot");
     // A flag overrides the environment (and .env).
     let other = "another-secret-that-is-32-bytes-long!!";
     let (ok, out, err) = run_bin(
@@ -137,7 +137,7 @@ fn a_dotenv_file_configures_the_binary() {
     );
     assert!(ok, "{err}");
     assert!(
-        auth.verify(out.trim()).is_err(),
+        auth.verify(out.trim()).await.is_err(),
         "signed with the flag's secret"
     );
 }
