@@ -139,10 +139,10 @@ impl ClaimRules {
         if exp.saturating_add(self.leeway) <= now {
             return Err(AuthFailure::Expired);
         }
-        if let Some(nbf) = numeric_date(claims.get("nbf"))? {
-            if nbf > now.saturating_add(self.leeway) {
-                return Err(AuthFailure::NotYetValid);
-            }
+        if let Some(nbf) = numeric_date(claims.get("nbf"))?
+            && nbf > now.saturating_add(self.leeway)
+        {
+            return Err(AuthFailure::NotYetValid);
         }
         if !self.issuers.is_empty() {
             let iss = claims.get("iss").ok_or(AuthFailure::MissingClaim)?;
