@@ -108,9 +108,10 @@ impl JwksCache {
         if let Some(key) = self.current().find(kid, alg) {
             return Some(key);
         }
-        // Whether this call fetched, or waited for a fetch already under way,
-        // or is within the cooldown: the set is as fresh as it will get.
-        self.refresh(false).await;
+        // Whether this call fetched, waited for a fetch already under way, or
+        // is within the cooldown, the set is then as fresh as it will get. The
+        // wait, lock included, is bounded by one fetch timeout.
+        let _ = tokio::time::timeout(self.settings.timeout, self.refresh(false)).await;
         self.current().find(kid, alg)
     }
 

@@ -7,6 +7,8 @@ mod auth;
 mod cli;
 mod errors;
 mod isolation;
+mod jwks;
+mod keys;
 mod listing;
 mod persistence;
 mod tasks;
