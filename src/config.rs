@@ -581,4 +581,66 @@ mod tests {
         s.better_auth_secret = Some(Secret::new("x".repeat(32)));
         assert!(Config::from_settings(&s).is_ok());
     }
+
+    #[test]
+    fn better_auth_url_sets_the_jwks_issuer_and_audience() {
+        let s = Settings {
+            better_auth_url: Some("https://app.example.com/".into()),
+            ..Settings::default()
+        };
+        let c = Config::from_settings(&s).unwrap();
+        assert_eq!(
+            c.auth.jwks.unwrap().url,
+            "https://app.example.com/api/auth/jwks"
+        );
+        assert_eq!(
+            c.auth.issuers,
+            ["https://app.example.com", "https://app.example.com/"]
+        );
+        assert_eq!(c.auth.audiences, c.auth.issuers);
+        let s = Settings {
+            better_auth_url: Some("https://app.example.com/api/auth".into()),
+            jwt_audience: Some("api-a, api-b".into()),
+            ..Settings::default()
+        };
+        let c = Config::from_settings(&s).unwrap();
+        assert_eq!(
+            c.auth.jwks.unwrap().url,
+            "https://app.example.com/api/auth/jwks"
+        );
+        assert_eq!(c.auth.audiences, ["api-a", "api-b"]);
+        let s = Settings {
+            better_auth_url: Some("https://app.example.com".into()),
+            jwks_url: Some("ftp://keys".into()),
+            ..Settings::default()
+        };
+        assert_eq!(Config::from_settings(&s).unwrap_err().var, "JWKS_URL");
+    }
+
+    #[test]
+    fn session_lookups_need_postgresql() {
+        let s = Settings {
+            better_auth_sessions: true,
+            database_url: "sqlite::memory:".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            Config::from_settings(&s).unwrap_err().var,
+            "BETTER_AUTH_SESSIONS"
+        );
+        let s = Settings {
+            better_auth_session_db_url: Some("postgres://u:hunter2@db/auth?bad=1".into()),
+            environment: "production".into(),
+            ..Settings::default()
+        };
+        let c = Config::from_settings(&s).expect("session lookups are an auth method");
+        assert!(c.auth.sessions.is_some() && c.auth.secret.is_none());
+        let s = Settings {
+            better_auth_session_db_url: Some("mysql://u:hunter2@db/auth".into()),
+            ..Settings::default()
+        };
+        let e = Config::from_settings(&s).unwrap_err();
+        assert_eq!(e.var, "BETTER_AUTH_SESSION_DB_URL");
+        assert!(!e.to_string().contains("hunter2"));
+    }
 }

@@ -118,7 +118,7 @@ impl Authenticator {
                 &s.database,
                 cfg.secret.clone(),
                 s.cache_ttl,
-                Duration::from_secs(5),
+                Duration::from_secs(2),
             )
         });
         Self {

@@ -11,4 +11,5 @@ mod jwks;
 mod keys;
 mod listing;
 mod persistence;
+mod sessions;
 mod tasks;
