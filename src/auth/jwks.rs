@@ -16,6 +16,9 @@ use super::keys::PublicKey;
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Keys beyond this many in one set are ignored.
 const MAX_KEYS: usize = 64;
+/// A request with an unknown kid waits out a cooldown this close to its end
+/// (and this is the cooldown while the set is empty).
+const SHORT_WAIT: Duration = Duration::from_secs(1);
 /// The longest a fetched set is trusted without a refresh, whatever max-age says.
 const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 3600);
 
@@ -108,11 +111,37 @@ impl JwksCache {
         if let Some(key) = self.current().find(kid, alg) {
             return Some(key);
         }
-        // Whether this call fetched, waited for a fetch already under way, or
-        // is within the cooldown, the set is then as fresh as it will get. The
-        // wait, lock included, is bounded by one fetch timeout.
-        let _ = tokio::time::timeout(self.settings.timeout, self.refresh(false)).await;
+        // Whether this call fetches, waits for a fetch already under way, or
+        // finds the cooldown still running, the set is then as fresh as it
+        // will get. A cooldown about to end is waited out: a key minted just
+        // after our last fetch (Better Auth mints its first key lazily) then
+        // works at once. The wait, lock and fetch included, is one timeout.
+        let _ = tokio::time::timeout(self.settings.timeout, async {
+            let remaining = self.cooldown_remaining();
+            if remaining <= SHORT_WAIT {
+                tokio::time::sleep(remaining).await;
+            }
+            self.refresh(false).await
+        })
+        .await;
         self.current().find(kid, alg)
+    }
+
+    /// The cooldown in force: short while the set holds no key at all (a
+    /// cold start, an outage, or an issuer that has not minted a key yet).
+    fn cooldown(&self) -> Duration {
+        if self.current().keys.is_empty() {
+            self.settings.cooldown.min(SHORT_WAIT)
+        } else {
+            self.settings.cooldown
+        }
+    }
+
+    fn cooldown_remaining(&self) -> Duration {
+        let last = *self.last_attempt.lock().expect("attempt lock");
+        last.map_or(Duration::ZERO, |t| {
+            self.cooldown().saturating_sub(t.elapsed())
+        })
     }
 
     /// Fetch the set now, unless `forced` is false and a fetch started within
@@ -121,7 +150,7 @@ impl JwksCache {
         let _one_at_a_time = self.fetching.lock().await;
         {
             let mut last = self.last_attempt.lock().expect("attempt lock");
-            if !forced && last.is_some_and(|t| t.elapsed() < self.settings.cooldown) {
+            if !forced && last.is_some_and(|t| t.elapsed() < self.cooldown()) {
                 return Refresh::CoolingDown;
             }
             *last = Some(Instant::now());
@@ -208,7 +237,7 @@ impl JwksCache {
                 let Some(cache) = weak.upgrade() else { return };
                 let wait = match cache.refresh(true).await {
                     Refresh::Fetched { ttl, .. } => ttl,
-                    _ => cache.settings.cooldown,
+                    _ => cache.cooldown(),
                 };
                 drop(cache);
                 tokio::time::sleep(wait).await;

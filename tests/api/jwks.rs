@@ -599,3 +599,21 @@ async fn without_a_secret_hs256_tokens_are_refused() {
         assert_refused(&app, &token, "HS256 without a configured secret").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_minted_just_after_an_empty_fetch_works_at_once() {
+    // Better Auth mints its first key lazily, at the first token request: the
+    // API's start-up fetch may well find an empty set.
+    let jwks = FakeJwks::start(vec![]).await;
+    let app = app_for(Backend::Sqlite, "jwks::lazy_first_key", &jwks, |_| {})
+        .await
+        .unwrap();
+    jwks.wait_for_hits(1).await;
+    let key = TestKey::new("ed25519", "first");
+    jwks.set_keys(vec![key.jwk(None)]);
+    let token = key.sign("EdDSA", &better_auth_claims(&jwks.base, "early-bird"));
+    // Within the default 10 s cooldown, yet accepted: an empty set's cooldown
+    // is 1 s and a request waits out what is left of it.
+    assert_eq!(status(&app, &token).await, 200);
+    assert_eq!(jwks.hits(), 2);
+}
