@@ -107,7 +107,7 @@ impl JwksCache {
 
     /// The key for a token, refetching the set once per cooldown when the
     /// `kid` is unknown. Bounded by the fetch timeout.
-    pub async fn key(&self, kid: Option<&str>, alg: Alg) -> Option<Arc<PublicKey>> {
+    pub async fn key(self: &Arc<Self>, kid: Option<&str>, alg: Alg) -> Option<Arc<PublicKey>> {
         if let Some(key) = self.current().find(kid, alg) {
             return Some(key);
         }
@@ -115,15 +115,17 @@ impl JwksCache {
         // finds the cooldown still running, the set is then as fresh as it
         // will get. A cooldown about to end is waited out: a key minted just
         // after our last fetch (Better Auth mints its first key lazily) then
-        // works at once. The wait, lock and fetch included, is one timeout.
-        let _ = tokio::time::timeout(self.settings.timeout, async {
-            let remaining = self.cooldown_remaining();
+        // works at once. The fetch runs in its own task, so a client that
+        // hangs up does not cut it short; the request waits one timeout at most.
+        let cache = Arc::clone(self);
+        let refresh = tokio::spawn(async move {
+            let remaining = cache.cooldown_remaining();
             if remaining <= SHORT_WAIT {
                 tokio::time::sleep(remaining).await;
             }
-            self.refresh(false).await
-        })
-        .await;
+            cache.refresh(false).await
+        });
+        let _ = tokio::time::timeout(self.settings.timeout, refresh).await;
         self.current().find(kid, alg)
     }
 
