@@ -146,7 +146,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tracing::info!(
         address = %base,
         shared_secret = config.auth.secret.is_some(),
-        jwks = config.auth.jwks.as_ref().map(|j| j.url.as_str()),
+        jwks = config.auth.jwks.as_ref().map(|j| crate::config::mask_url(&j.url)),
         session_tokens = config.auth.sessions.is_some(),
         "todo-api listening"
     );

@@ -134,11 +134,6 @@ impl Authenticator {
         }
     }
 
-    /// The JWKS cache, when one is configured.
-    pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
-        self.jwks.as_ref()
-    }
-
     /// Verify a bearer token and name its user.
     pub async fn verify(&self, token: &str) -> Result<Identity, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
