@@ -207,4 +207,30 @@ pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Rout
     }
     app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_insane_request_id))
+}
+
+/// Longest caller-supplied `X-Request-ID` that is kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// A caller's `X-Request-ID` is kept (and logged, and echoed) only when it is
+/// sane: one header of 1 to 128 letters, digits or `-_.:/+=@`. Otherwise it is
+/// dropped and a UUID generated, so log lines cannot be forged or bloated.
+async fn drop_insane_request_id(mut req: Request<Body>) -> Request<Body> {
+    let sane = |v: &axum::http::HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:/+=@".contains(c))
+    };
+    let mut given = req.headers().get_all(REQUEST_ID).iter();
+    let keep = match (given.next(), given.next()) {
+        (Some(one), None) => sane(one),
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
 }

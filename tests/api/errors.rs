@@ -11,6 +11,7 @@ crate::both_backends!(
     oversized_bodies_are_413_json,
     unknown_routes_and_methods_are_json,
     hostile_text_is_stored_verbatim,
+    request_ids_are_kept_only_when_sane,
 );
 
 async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>) -> reqwest::Response {
@@ -300,4 +301,64 @@ async fn cors_wildcard_allows_any_origin() {
         .unwrap();
     assert!(resp.status().is_success());
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+}
+
+/// The `X-Request-ID` a request with these ids gets back.
+async fn echoed_id(app: &TestApp, path: &str, ids: &[&[u8]]) -> (u16, String) {
+    let mut req = app.client.get(app.url(path)).bearer_auth(app.token("rid"));
+    for id in ids {
+        req = req.header(
+            "x-request-id",
+            reqwest::header::HeaderValue::from_bytes(id).unwrap(),
+        );
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        resp.headers()["x-request-id"].to_str().unwrap().to_owned(),
+    )
+}
+
+async fn request_ids_are_kept_only_when_sane(app: TestApp) {
+    let is_uuid = |s: &str| uuid::Uuid::parse_str(s).is_ok();
+    // Kept, and echoed on successes and errors alike.
+    let sane = "req-42_a.b:c/d+e=f@g";
+    for path in [
+        "/api/tasks",
+        "/api/tasks/999999",
+        "/api/tasks?limit=x",
+        "/nope",
+    ] {
+        let (status, got) = echoed_id(&app, path, &[sane.as_bytes()]).await;
+        assert_eq!(got, sane, "{path} ({status})");
+    }
+    let unauthenticated = app
+        .client
+        .get(app.url("/api/tasks"))
+        .header("x-request-id", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(unauthenticated.headers()["x-request-id"], "abc");
+    let (_, got) = echoed_id(&app, "/api/tasks", &[&[b'a'; 128]]).await;
+    assert_eq!(got.len(), 128);
+    // Replaced by a fresh UUID: too long, odd characters, several headers.
+    let long = [b'a'; 129];
+    for ids in [
+        vec![&long[..]],
+        vec![&b"two words"[..]],
+        vec![&b"x\"}{\"level\":\"ERROR"[..]],
+        vec![&b"caf\xc3\xa9"[..]],
+        vec![&b"\t"[..]],
+        vec![&b"a"[..], &b"b"[..]],
+    ] {
+        let (status, got) = echoed_id(&app, "/api/tasks", &ids).await;
+        assert_eq!(status, 200);
+        assert!(is_uuid(&got), "{ids:?} gave {got}");
+    }
+    let (_, first) = echoed_id(&app, "/api/tasks", &[]).await;
+    let (_, second) = echoed_id(&app, "/api/tasks", &[]).await;
+    assert!(is_uuid(&first) && is_uuid(&second) && first != second);
 }
