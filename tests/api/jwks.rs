@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use todo_api::config::Settings;
 
 use crate::helpers::{Backend, SECRET, TestApp};
-use crate::keys::{FakeJwks, Mode, TestKey, b64, better_auth_claims};
+use crate::keys::{FakeJwks, Mode, TestKey, b64, better_auth_claims, hs256};
 
 /// A server that trusts `jwks` as its Better Auth (JWKS and iss/aud).
 async fn app_for(
@@ -417,15 +417,7 @@ async fn issuer_and_audience_default_to_better_auth_url() {
         assert_refused(&app, &with(bad.clone()), &bad.to_string()).await;
     }
     // The same rules hold for HS256 tokens once BETTER_AUTH_URL is set.
-    let hs = |claims: &Value| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
-    assert_eq!(status(&app, &hs(&good)).await, 200);
+    assert_eq!(status(&app, &hs256(SECRET, None, &good)).await, 200);
     assert_refused(&app, &app.token("no-iss"), "HS256 without iss/aud").await;
 }
 
@@ -476,16 +468,7 @@ async fn attacks_on_jwks_verification_are_refused() {
             ed.jwk(None)["x"].as_str().unwrap().to_owned(),
         ),
     ] {
-        let header = jsonwebtoken::Header {
-            kid: Some("rsa".into()),
-            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
-        };
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
-        )
-        .unwrap();
+        let token = hs256(&public, Some("rsa"), &claims);
         add(&format!("HS256 keyed with the {name}"), token);
     }
     add(
@@ -590,12 +573,7 @@ async fn without_a_secret_hs256_tokens_are_refused() {
     assert_eq!(status(&app, &ed.sign("EdDSA", &claims)).await, 200);
     // An empty secret cannot be used to forge a token either.
     for secret in ["", SECRET] {
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap();
+        let token = hs256(secret, None, &claims);
         assert_refused(&app, &token, "HS256 without a configured secret").await;
     }
 }

@@ -121,6 +121,20 @@ impl TestKey {
     }
 }
 
+/// An HS256 token keyed with `secret`, with `kid` in its header when given.
+pub fn hs256(secret: &str, kid: Option<&str>, claims: &Value) -> String {
+    let header = jsonwebtoken::Header {
+        kid: kid.map(str::to_owned),
+        ..jsonwebtoken::Header::new(Algorithm::HS256)
+    };
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
 pub fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
