@@ -156,13 +156,11 @@ async fn session_tokens_raw_and_signed_are_accepted_from_the_session_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_hmac_is_refused_without_a_database_query() {
-    // The session database is unreachable: any lookup would be a 503.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // The session database is unreachable: any lookup would be a 503. Port 1
+    // (tcpmux) is closed here; a freed random port could be taken by another
+    // test's server meanwhile.
     let app = TestApp::spawn_with(Backend::Sqlite, "sessions::no_query", |s| {
-        s.better_auth_session_db_url = Some(format!("postgres://postgres@{closed}/auth"));
+        s.better_auth_session_db_url = Some("postgres://postgres@127.0.0.1:1/auth".into());
     })
     .await
     .unwrap();
