@@ -353,13 +353,9 @@ async fn a_jwks_outage_keeps_cached_keys_and_never_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_start_with_the_jwks_down_still_serves_hs256() {
-    // A port nothing listens on.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // Port 1 (tcpmux): nothing listens there.
     let app = TestApp::spawn_with(Backend::Sqlite, "jwks::cold_start", |s| {
-        s.jwks_url = Some(format!("http://{closed}/api/auth/jwks"));
+        s.jwks_url = Some("http://127.0.0.1:1/api/auth/jwks".into());
     })
     .await
     .unwrap();
