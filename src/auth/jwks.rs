@@ -61,11 +61,11 @@ impl KeySet {
     }
 }
 
-/// What a refresh did, for the caller's log and for tests.
+/// What a refresh did; the refresher schedules the next one from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {
     /// A new set is in place, valid for this long.
-    Fetched { keys: usize, ttl: Duration },
+    Fetched { ttl: Duration },
     /// Skipped: another fetch happened within the cooldown.
     CoolingDown,
     /// The fetch failed; the cached keys stay.
@@ -166,7 +166,7 @@ impl JwksCache {
                 let count = keys.len();
                 *self.keys.write().expect("key set lock") = Arc::new(KeySet { keys });
                 tracing::info!(keys = count, ttl_secs = ttl.as_secs(), "JWKS refreshed");
-                Refresh::Fetched { keys: count, ttl }
+                Refresh::Fetched { ttl }
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "JWKS fetch failed; keeping the cached keys");
@@ -238,7 +238,7 @@ impl JwksCache {
             loop {
                 let Some(cache) = weak.upgrade() else { return };
                 let wait = match cache.refresh(true).await {
-                    Refresh::Fetched { ttl, .. } => ttl,
+                    Refresh::Fetched { ttl } => ttl,
                     _ => cache.cooldown(),
                 };
                 drop(cache);

@@ -17,7 +17,8 @@ use percent_encoding::percent_decode_str;
 use sha2::Sha256;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{AuthFailure, Identity, VerifyError};
+use super::jwt::Alg;
+use super::{AuthFailure, Identity, VerifyError, hmac_valid};
 use crate::config::Secret;
 
 /// Longest raw session token looked up (Better Auth's are 32 characters).
@@ -132,12 +133,12 @@ impl SessionStore {
             .decode(signature)
             .or_else(|_| URL_SAFE_LENIENT.decode(signature))
             .map_err(|_| AuthFailure::Signature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-            .expect("HMAC takes keys of any size");
-        mac.update(raw.as_bytes());
-        // Constant-time comparison.
-        mac.verify_slice(&mac_bytes)
-            .map_err(|_| AuthFailure::Signature)
+        // The same constant-time check as an HS256 token's.
+        if hmac_valid(Alg::HS256, secret, raw.as_bytes(), &mac_bytes) {
+            Ok(())
+        } else {
+            Err(AuthFailure::Signature)
+        }
     }
 
     async fn lookup(&self, raw: &str) -> Result<Found, VerifyError> {
