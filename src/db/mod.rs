@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::config::DatabaseUrl;
 use crate::tasks::list::ListQuery;
 use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now};
-use sql::{Dialect, Statement};
+use sql::{Dialect, Statement, Target};
 
 /// A database failure. Callers only need to know whether it is worth retrying.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +168,16 @@ pub struct PoolOptions {
     pub acquire_timeout: std::time::Duration,
 }
 
+/// What a write of one task came to.
+#[derive(Debug)]
+pub enum Write<T> {
+    Done(T),
+    /// No such task for this user (another user's is the same).
+    Missing,
+    /// The task exists but not at a version `If-Match` named.
+    Stale,
+}
+
 /// Open a pool for `url` and check that the database answers.
 pub async fn connect(url: &DatabaseUrl, pool: &PoolOptions) -> Result<Store, StoreError> {
     let driver: Arc<dyn Driver> = match url {
@@ -250,41 +260,90 @@ impl Store {
         )
     }
 
+    /// PUT. With `versions` (`If-Match`) the task must be at one of them.
     pub async fn replace_task(
         &self,
         user: &str,
         id: i64,
+        versions: Option<&[i64]>,
         input: &TaskInput,
-    ) -> Result<Option<Task>, StoreError> {
-        let stmt = sql::replace_task(self.dialect, user, id, input, now());
-        first(self.driver.fetch_tasks(stmt).await?)
+    ) -> Result<Write<Task>, StoreError> {
+        let t = Target { user, id, versions };
+        self.write_task(t, |d| sql::replace_task(d, t, input, now()))
+            .await
     }
 
+    /// PATCH; `{}` changes nothing (but `If-Match` is still checked).
     pub async fn patch_task(
         &self,
         user: &str,
         id: i64,
+        versions: Option<&[i64]>,
         patch: &TaskPatch,
-    ) -> Result<Option<Task>, StoreError> {
+    ) -> Result<Write<Task>, StoreError> {
+        let t = Target { user, id, versions };
         if patch.is_empty() {
-            return self.get_task(user, id).await;
+            return Ok(match self.get_task(user, id).await? {
+                None => Write::Missing,
+                Some(task) if versions.is_some_and(|v| !v.contains(&task.version)) => Write::Stale,
+                Some(task) => Write::Done(task),
+            });
         }
-        let stmt = sql::patch_task(self.dialect, user, id, patch, now());
-        first(self.driver.fetch_tasks(stmt).await?)
+        self.write_task(t, |d| sql::patch_task(d, t, patch, now()))
+            .await
     }
 
-    pub async fn toggle_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {
-        let stmt = sql::toggle_task(self.dialect, user, id, now());
-        first(self.driver.fetch_tasks(stmt).await?)
+    pub async fn toggle_task(
+        &self,
+        user: &str,
+        id: i64,
+        versions: Option<&[i64]>,
+    ) -> Result<Write<Task>, StoreError> {
+        let t = Target { user, id, versions };
+        self.write_task(t, |d| sql::toggle_task(d, t, now())).await
     }
 
-    /// `true` when a task of this user was deleted.
-    pub async fn delete_task(&self, user: &str, id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .driver
-            .execute(sql::delete_task(self.dialect, user, id))
-            .await?;
-        Ok(n > 0)
+    pub async fn delete_task(
+        &self,
+        user: &str,
+        id: i64,
+        versions: Option<&[i64]>,
+    ) -> Result<Write<()>, StoreError> {
+        let t = Target { user, id, versions };
+        let deleted = if versions.is_some_and(<[i64]>::is_empty) {
+            false
+        } else {
+            let stmt = sql::delete_task(self.dialect, user, id, versions);
+            self.driver.execute(stmt).await? > 0
+        };
+        self.settle(t, deleted.then_some(())).await
+    }
+
+    /// Run one `UPDATE … RETURNING` and say what became of it.
+    async fn write_task(
+        &self,
+        t: Target<'_>,
+        stmt: impl FnOnce(Dialect) -> Statement,
+    ) -> Result<Write<Task>, StoreError> {
+        // An `If-Match` naming no version of ours cannot match: skip the write.
+        let row = if t.versions.is_some_and(<[i64]>::is_empty) {
+            None
+        } else {
+            first(self.driver.fetch_tasks(stmt(self.dialect)).await?)?
+        };
+        self.settle(t, row).await
+    }
+
+    /// A write that touched no row: missing (or another user's), or, under
+    /// `If-Match`, present at another version. Only that case costs a read.
+    async fn settle<T>(&self, t: Target<'_>, row: Option<T>) -> Result<Write<T>, StoreError> {
+        Ok(match row {
+            Some(done) => Write::Done(done),
+            None if t.versions.is_some() && self.get_task(t.user, t.id).await?.is_some() => {
+                Write::Stale
+            }
+            None => Write::Missing,
+        })
     }
 
     pub async fn list_tasks(&self, user: &str, q: &ListQuery) -> Result<Page, StoreError> {

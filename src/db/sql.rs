@@ -137,6 +137,22 @@ fn where_task(b: &mut Builder, user: &str, id: i64) {
     b.push(" AND id = ").bind(Arg::Int(id));
 }
 
+/// [`where_task`], and when `versions` is given (`If-Match`), only at one of
+/// them. Callers do not pass an empty list (nothing could match).
+fn where_task_at(b: &mut Builder, user: &str, id: i64, versions: Option<&[i64]>) {
+    where_task(b, user, id);
+    if let Some(versions) = versions {
+        b.push(" AND version IN (");
+        for (i, v) in versions.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.bind(Arg::Int(*v));
+        }
+        b.push(")");
+    }
+}
+
 pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
     let mut b = Builder::new(d, "SELECT ");
     b.push(TASK_COLUMNS).push(" FROM tasks");
@@ -144,25 +160,33 @@ pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
     b.finish()
 }
 
-pub fn delete_task(d: Dialect, user: &str, id: i64) -> Statement {
+pub fn delete_task(d: Dialect, user: &str, id: i64, versions: Option<&[i64]>) -> Statement {
     let mut b = Builder::new(d, "DELETE FROM tasks");
-    where_task(&mut b, user, id);
+    where_task_at(&mut b, user, id, versions);
     b.finish()
+}
+
+/// Which task a write is for: the user's task `id`, at one of `versions`
+/// when the request said `If-Match`.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub user: &'a str,
+    pub id: i64,
+    pub versions: Option<&'a [i64]>,
 }
 
 /// An `UPDATE … RETURNING` of one task that bumps `version` and `updated_at`;
 /// `set` adds the changed columns.
 fn update(
     d: Dialect,
-    user: &str,
-    id: i64,
+    t: Target<'_>,
     now: DateTime<Utc>,
     set: impl FnOnce(&mut Builder),
 ) -> Statement {
     let mut b = Builder::new(d, "UPDATE tasks SET version = version + 1, updated_at = ");
     b.bind(Arg::Time(now));
     set(&mut b);
-    where_task(&mut b, user, id);
+    where_task_at(&mut b, t.user, t.id, t.versions);
     b.push(" RETURNING ").push(TASK_COLUMNS);
     b.finish()
 }
@@ -183,12 +207,11 @@ fn set_description(b: &mut Builder, description: Option<&str>) {
 /// PUT: replace every editable field; `completed` only when given.
 pub fn replace_task(
     d: Dialect,
-    user: &str,
-    id: i64,
+    target: Target<'_>,
     t: &TaskInput,
     now: DateTime<Utc>,
 ) -> Statement {
-    update(d, user, id, now, |b| {
+    update(d, target, now, |b| {
         set_title(b, t.title.as_str());
         set_description(b, t.description.as_deref());
         if let Some(c) = t.completed {
@@ -202,8 +225,8 @@ pub fn replace_task(
 }
 
 /// PATCH: change only the fields present. Callers handle the empty patch.
-pub fn patch_task(d: Dialect, user: &str, id: i64, p: &TaskPatch, now: DateTime<Utc>) -> Statement {
-    update(d, user, id, now, |b| {
+pub fn patch_task(d: Dialect, target: Target<'_>, p: &TaskPatch, now: DateTime<Utc>) -> Statement {
+    update(d, target, now, |b| {
         if let Some(title) = &p.title {
             set_title(b, title.as_str());
         }
@@ -226,8 +249,8 @@ pub fn patch_task(d: Dialect, user: &str, id: i64, p: &TaskPatch, now: DateTime<
 }
 
 /// The toggle: one atomic statement, so concurrent toggles never lose one.
-pub fn toggle_task(d: Dialect, user: &str, id: i64, now: DateTime<Utc>) -> Statement {
-    update(d, user, id, now, |b| {
+pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statement {
+    update(d, target, now, |b| {
         b.push(", completed = NOT completed");
     })
 }

@@ -50,6 +50,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("database unavailable")]
@@ -104,6 +106,10 @@ impl IntoResponse for ApiError {
             Self::Forbidden(msg) => detail(StatusCode::FORBIDDEN, msg),
             Self::NotFound(msg) => detail(StatusCode::NOT_FOUND, msg),
             Self::MethodNotAllowed => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+            Self::PreconditionFailed => detail(
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition failed: the task has changed (If-Match)",
+            ),
             Self::PayloadTooLarge => {
                 detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
             }

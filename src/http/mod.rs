@@ -1,5 +1,6 @@
 //! The HTTP surface: shared state, the router, and the middleware stack.
 
+pub mod conditional;
 pub mod error;
 pub mod extract;
 

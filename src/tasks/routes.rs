@@ -10,7 +10,9 @@ use serde_json::json;
 use super::list::{ListQuery, next_page_query};
 use super::model::{Task, parse_input, parse_patch};
 use crate::auth::AuthUser;
+use crate::db::Write;
 use crate::http::AppState;
+use crate::http::conditional::{IfMatch, IfNoneMatch, etag};
 use crate::http::error::ApiError;
 use crate::http::extract::{JsonBody, TaskId};
 
@@ -18,8 +20,18 @@ fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
 }
 
-fn found(task: Option<Task>) -> Result<Json<Task>, ApiError> {
-    task.map(Json).ok_or_else(ApiError::task_not_found)
+/// A single task with its `ETag` (SPEC 7).
+fn task_response(status: StatusCode, task: Task) -> Response {
+    (status, [(header::ETAG, etag(task.version))], Json(task)).into_response()
+}
+
+/// The answer to a guarded write: the task, 404, or 412 when `If-Match` was stale.
+fn written<T>(write: Write<T>) -> Result<T, ApiError> {
+    match write {
+        Write::Done(done) => Ok(done),
+        Write::Missing => Err(ApiError::task_not_found()),
+        Write::Stale => Err(ApiError::PreconditionFailed),
+    }
 }
 
 /// `GET /api/tasks`: the user's tasks, filtered, sorted and paged.
@@ -70,16 +82,29 @@ pub async fn create(
     if let Ok(v) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, v);
     }
-    Ok((StatusCode::CREATED, headers, Json(task)).into_response())
+    Ok((headers, task_response(StatusCode::CREATED, task)).into_response())
 }
 
-/// `GET /api/tasks/{id}`
+/// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
 pub async fn get(
     State(s): State<AppState>,
     user: AuthUser,
     TaskId(id): TaskId,
-) -> Result<Json<Task>, ApiError> {
-    found(s.store.get_task(user.id(), id).await?)
+    if_none_match: IfNoneMatch,
+) -> Result<Response, ApiError> {
+    let task = s
+        .store
+        .get_task(user.id(), id)
+        .await?
+        .ok_or_else(ApiError::task_not_found)?;
+    if if_none_match.matches(task.version) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag(task.version))],
+        )
+            .into_response());
+    }
+    Ok(task_response(StatusCode::OK, task))
 }
 
 /// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
@@ -87,12 +112,16 @@ pub async fn replace(
     State(s): State<AppState>,
     user: AuthUser,
     TaskId(id): TaskId,
+    IfMatch(versions): IfMatch,
     JsonBody(body): JsonBody,
-) -> Result<Json<Task>, ApiError> {
+) -> Result<Response, ApiError> {
     let input = parse_input(&body).map_err(ApiError::invalid)?;
-    let task = found(s.store.replace_task(user.id(), id, &input).await?)?;
+    let write = s
+        .store
+        .replace_task(user.id(), id, versions.as_deref(), &input);
+    let task = written(write.await?)?;
     audit("replaced", &user, id);
-    Ok(task)
+    Ok(task_response(StatusCode::OK, task))
 }
 
 /// `PATCH /api/tasks/{id}`: merge patch.
@@ -100,14 +129,18 @@ pub async fn patch(
     State(s): State<AppState>,
     user: AuthUser,
     TaskId(id): TaskId,
+    IfMatch(versions): IfMatch,
     JsonBody(body): JsonBody,
-) -> Result<Json<Task>, ApiError> {
+) -> Result<Response, ApiError> {
     let patch = parse_patch(&body).map_err(ApiError::invalid)?;
-    let task = found(s.store.patch_task(user.id(), id, &patch).await?)?;
+    let write = s
+        .store
+        .patch_task(user.id(), id, versions.as_deref(), &patch);
+    let task = written(write.await?)?;
     if !patch.is_empty() {
         audit("patched", &user, id);
     }
-    Ok(task)
+    Ok(task_response(StatusCode::OK, task))
 }
 
 /// `PATCH /api/tasks/{id}/complete`: toggle `completed` atomically.
@@ -115,10 +148,12 @@ pub async fn toggle(
     State(s): State<AppState>,
     user: AuthUser,
     TaskId(id): TaskId,
-) -> Result<Json<Task>, ApiError> {
-    let task = found(s.store.toggle_task(user.id(), id).await?)?;
+    IfMatch(versions): IfMatch,
+) -> Result<Response, ApiError> {
+    let write = s.store.toggle_task(user.id(), id, versions.as_deref());
+    let task = written(write.await?)?;
     audit("toggled", &user, id);
-    Ok(task)
+    Ok(task_response(StatusCode::OK, task))
 }
 
 /// `DELETE /api/tasks/{id}`: 204 with an empty body.
@@ -126,13 +161,15 @@ pub async fn delete(
     State(s): State<AppState>,
     user: AuthUser,
     TaskId(id): TaskId,
+    IfMatch(versions): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    if s.store.delete_task(user.id(), id).await? {
-        audit("deleted", &user, id);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::task_not_found())
-    }
+    written(
+        s.store
+            .delete_task(user.id(), id, versions.as_deref())
+            .await?,
+    )?;
+    audit("deleted", &user, id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/stats`: counts of the user's tasks.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod conditional;
 mod errors;
 mod isolation;
 mod jwks;
