@@ -78,7 +78,7 @@ impl StoreError {
 }
 
 /// A task as stored; decoded the same way from either database.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: i64,
     pub user_id: String,
@@ -118,6 +118,18 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
+/// An Idempotency-Key record; `task_id` is `None` while in flight.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub request_hash: String,
+    pub task_id: Option<i64>,
+    pub task_version: Option<i64>,
+    pub response_body: Option<String>,
+}
+
+/// Makes the statement that runs after a task insert, in its transaction.
+pub type AfterInsert = Box<dyn FnOnce(&TaskRow) -> Result<Statement, StoreError> + Send>;
+
 /// One group of the stats query.
 #[derive(Debug, sqlx::FromRow)]
 pub struct StatsRow {
@@ -153,8 +165,15 @@ pub trait Driver: Send + Sync + 'static {
     async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError>;
     async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError>;
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError>;
+    async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError>;
     /// Run a statement; the number of rows it affected.
     async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
+    /// Insert a task and run `then` (made from the new row) in one transaction.
+    async fn insert_task_then(
+        &self,
+        insert: Statement,
+        then: AfterInsert,
+    ) -> Result<TaskRow, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     async fn close(&self);
@@ -166,6 +185,29 @@ pub struct PoolOptions {
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: std::time::Duration,
+}
+
+/// How long an Idempotency-Key holds its first response (SPEC 7).
+pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// A first request still unfinished after this long was abandoned (its task
+/// was not written; the task and the record commit together).
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What an Idempotency-Key holds for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: run the request.
+    Claimed,
+    /// Done before with this body: answer with the first response.
+    Replay {
+        task_id: i64,
+        version: i64,
+        body: String,
+    },
+    /// The first request with this key is still running.
+    InFlight,
+    /// Used before with another body.
+    Mismatch,
 }
 
 /// What a write of one task came to.
@@ -250,6 +292,72 @@ impl Store {
         let stmt = sql::insert_task(self.dialect, user, input, now());
         first(self.driver.fetch_tasks(stmt).await?)?
             .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))
+    }
+
+    /// Claim an Idempotency-Key for a first request, or say what it already
+    /// holds. `hash` fingerprints the request body.
+    pub async fn claim_key(&self, user: &str, key: &str, hash: &str) -> Result<Claim, StoreError> {
+        let now = now();
+        let expired = now - chrono::Duration::from_std(IDEMPOTENCY_TTL).expect("small");
+        let abandoned = now - chrono::Duration::from_std(ABANDONED_AFTER).expect("small");
+        let forget = sql::forget_stale_keys(self.dialect, user, key, expired, abandoned);
+        self.driver.execute(forget).await?;
+        let claim = sql::claim_key(self.dialect, user, key, hash, now);
+        if self.driver.execute(claim).await? == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let row = self
+            .driver
+            .fetch_key(sql::get_key(self.dialect, user, key))
+            .await?;
+        Ok(match row {
+            // Released by a failed first request just now: busy, try again.
+            None => Claim::InFlight,
+            Some(r) if r.request_hash != hash => Claim::Mismatch,
+            Some(KeyRow {
+                task_id: Some(task_id),
+                task_version: Some(version),
+                response_body: Some(body),
+                ..
+            }) => Claim::Replay {
+                task_id,
+                version,
+                body,
+            },
+            Some(_) => Claim::InFlight,
+        })
+    }
+
+    /// Create a task under a claimed Idempotency-Key: the task and the record
+    /// of the response commit together, so a crash leaves neither.
+    pub async fn create_task_keyed(
+        &self,
+        user: &str,
+        key: &str,
+        input: &TaskInput,
+    ) -> Result<Task, StoreError> {
+        let insert = sql::insert_task(self.dialect, user, input, now());
+        let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
+        let then: AfterInsert = Box::new(move |row: &TaskRow| {
+            let task = Task::try_from(row.clone())?;
+            let body = serde_json::to_string(&task)
+                .map_err(|e| StoreError::Corrupt(format!("task JSON: {e}")))?;
+            Ok(sql::record_key(
+                dialect,
+                &user_,
+                &key_,
+                task.id,
+                task.version,
+                body,
+            ))
+        });
+        Task::try_from(self.driver.insert_task_then(insert, then).await?)
+    }
+
+    /// Give up a claim whose request failed, so that a retry runs afresh.
+    pub async fn release_key(&self, user: &str, key: &str) -> Result<(), StoreError> {
+        let stmt = sql::release_key(self.dialect, user, key);
+        self.driver.execute(stmt).await.map(drop)
     }
 
     pub async fn get_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {

@@ -5,7 +5,10 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPool
 use sqlx::{Arguments, Connection, Postgres};
 
 use super::sql::{Arg, Dialect, Statement};
-use super::{Driver, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError, TaskRow};
+use super::{
+    AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError,
+    TaskRow,
+};
 
 pub struct PgDriver {
     pool: PgPool,

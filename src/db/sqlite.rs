@@ -9,7 +9,10 @@ use sqlx::sqlite::{
 use sqlx::{Arguments, Connection, Sqlite};
 
 use super::sql::{Arg, Dialect, Statement};
-use super::{Driver, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError, TaskRow};
+use super::{
+    AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError,
+    TaskRow,
+};
 
 pub struct SqliteDriver {
     pool: SqlitePool,

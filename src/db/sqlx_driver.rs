@@ -48,6 +48,34 @@ macro_rules! sqlx_driver {
                     .await?)
             }
 
+            async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
+                let args = arguments(stmt.args)?;
+                Ok(sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_task_then(
+                &self,
+                insert: Statement,
+                then: AfterInsert,
+            ) -> Result<TaskRow, StoreError> {
+                // The insert writes first, so SQLite takes its write lock at
+                // once (no read-then-upgrade "database is locked").
+                let mut tx = self.pool.begin().await?;
+                let args = arguments(insert.args)?;
+                let row = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let next = then(&row)?;
+                let args = arguments(next.args)?;
+                sqlx::query_with::<$db, _>(&next.sql, args)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(row)
+            }
+
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
                 let args = arguments(stmt.args)?;
                 let done = sqlx::query_with::<$db, _>(&stmt.sql, args)

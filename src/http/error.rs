@@ -52,6 +52,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("precondition failed")]
     PreconditionFailed,
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("database unavailable")]
@@ -106,6 +108,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(msg) => detail(StatusCode::FORBIDDEN, msg),
             Self::NotFound(msg) => detail(StatusCode::NOT_FOUND, msg),
             Self::MethodNotAllowed => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+            Self::Conflict(msg) => detail(StatusCode::CONFLICT, msg),
             Self::PreconditionFailed => detail(
                 StatusCode::PRECONDITION_FAILED,
                 "Precondition failed: the task has changed (If-Match)",

@@ -3,6 +3,7 @@
 pub mod conditional;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,7 +112,7 @@ fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::IF_NONE_MATCH,
-            HeaderName::from_static("idempotency-key"),
+            idempotency::IDEMPOTENCY_KEY,
             REQUEST_ID,
         ])
         .expose_headers([
@@ -119,6 +120,7 @@ fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
             header::LINK,
             header::LOCATION,
             HeaderName::from_static("x-total-count"),
+            idempotency::REPLAYED,
             REQUEST_ID,
         ])
         .max_age(Duration::from_secs(600))

@@ -10,11 +10,12 @@ use serde_json::json;
 use super::list::{ListQuery, next_page_query};
 use super::model::{Task, parse_input, parse_patch};
 use crate::auth::AuthUser;
-use crate::db::Write;
+use crate::db::{Claim, StoreError, Write};
 use crate::http::AppState;
 use crate::http::conditional::{IfMatch, IfNoneMatch, etag};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, FieldError};
 use crate::http::extract::{JsonBody, TaskId};
+use crate::http::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -58,31 +59,98 @@ pub async fn list(
     Ok((headers, Json(page.tasks)).into_response())
 }
 
-/// `POST /api/tasks`: 201 with the task and its `Location`.
+/// `POST /api/tasks`: 201 with the task, its `Location` and `ETag`. With an
+/// `Idempotency-Key`, a retry gets the first response instead of a second
+/// task (SPEC 7).
 pub async fn create(
     State(s): State<AppState>,
     user: AuthUser,
     uri: Uri,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let input = parse_input(&body).map_err(ApiError::invalid)?;
-    let task = match s.store.create_task(user.id(), &input).await {
-        // The user's row was deleted (say, to erase their data) after this
-        // instance cached it: write it again and retry once.
+    let location = |id: i64| format!("{}/{id}", uri.path().trim_end_matches('/'));
+    let Some(key) = key else {
+        let task = for_user(&s, &user, || s.store.create_task(user.id(), &input)).await?;
+        audit("created", &user, task.id);
+        let location = location(task.id);
+        return Ok(created(&location, task.version, Json(task).into_response()));
+    };
+    let hash = fingerprint(&body);
+    match for_user(&s, &user, || s.store.claim_key(user.id(), &key, &hash)).await? {
+        Claim::Claimed => {}
+        Claim::Replay {
+            task_id,
+            version,
+            body,
+        } => {
+            let mut resp = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+            resp.headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            return Ok(created(&location(task_id), version, resp));
+        }
+        Claim::InFlight => {
+            return Err(ApiError::Conflict(
+                "A request with this Idempotency-Key is still in progress",
+            ));
+        }
+        Claim::Mismatch => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                vec![json!("header"), json!("idempotency-key")],
+                "value_error",
+                "This Idempotency-Key was used with another request body",
+            )]));
+        }
+    }
+    // Run to the end even if the client hangs up: its retry must find the
+    // key done (or released), not in flight until it is deemed abandoned.
+    let (store, user_id, owned_key) = (s.store.clone(), user.id().to_owned(), key.clone());
+    let job = tokio::spawn(async move {
+        let result = store.create_task_keyed(&user_id, &owned_key, &input).await;
+        if result.is_err()
+            && let Err(e) = store.release_key(&user_id, &owned_key).await
+        {
+            tracing::warn!(error = %e, "could not release an Idempotency-Key after a failure");
+        }
+        result
+    });
+    let task = job
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("create task: {e}")))??;
+    audit("created", &user, task.id);
+    let location = location(task.id);
+    Ok(created(&location, task.version, Json(task).into_response()))
+}
+
+/// A 201 with `Location` and `ETag` around `body`.
+fn created(location: &str, version: i64, body: Response) -> Response {
+    let mut resp = body;
+    *resp.status_mut() = StatusCode::CREATED;
+    let headers = resp.headers_mut();
+    headers.insert(header::ETAG, etag(version));
+    if let Ok(v) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// Run a store call that needs the user's row; if the row was deleted (say,
+/// to erase their data) after this instance cached it, write it again and
+/// retry once.
+async fn for_user<T, F, Fut>(s: &AppState, user: &AuthUser, op: F) -> Result<T, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match op().await {
         Err(e) if e.is_missing_user() => {
             s.users.forget(user.id());
             s.users.ensure(&s.store, &user.0).await?;
-            s.store.create_task(user.id(), &input).await?
+            Ok(op().await?)
         }
-        result => result?,
-    };
-    audit("created", &user, task.id);
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), task.id);
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        headers.insert(header::LOCATION, v);
+        result => Ok(result?),
     }
-    Ok((headers, task_response(StatusCode::CREATED, task)).into_response())
 }
 
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod conditional;
 mod errors;
+mod idempotency;
 mod isolation;
 mod jwks;
 mod keys;

@@ -61,6 +61,12 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     let (ok, out, err) = run(&["migrate", "status"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("applied") && out.contains("init"), "{out}");
+    // Down undoes the latest migration only; twice undoes both.
+    let (ok, out, err) = run(&["migrate", "down"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert!(lines.iter().any(|l| l.ends_with("applied  init")), "{out}");
+    assert!(lines.iter().any(|l| l.ends_with("pending  idempotency")), "{out}");
     let (ok, out, err) = run(&["migrate", "down"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("pending") && !out.contains("applied"), "{out}");
