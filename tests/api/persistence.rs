@@ -66,7 +66,10 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert!(lines.iter().any(|l| l.ends_with("applied  init")), "{out}");
-    assert!(lines.iter().any(|l| l.ends_with("pending  idempotency")), "{out}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("pending  idempotency")),
+        "{out}"
+    );
     let (ok, out, err) = run(&["migrate", "down"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("pending") && !out.contains("applied"), "{out}");
