@@ -47,6 +47,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "sub")]
         claim: UserClaim,
     },
+    /// Print the OpenAPI 3.1 document (the same as GET /openapi.json).
+    Openapi,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -100,6 +102,11 @@ fn init_logging(s: &Settings) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Openapi) = cli.command {
+        // Needs no configuration: it describes the API, not a deployment.
+        println!("{}", crate::http::openapi::document().to_pretty_json()?);
+        return Ok(());
+    }
     let mut config = Config::from_settings(&cli.settings)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
@@ -119,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Openapi => unreachable!("handled above"),
         Command::Token { user, ttl, claim } => {
             let secret = config
                 .auth

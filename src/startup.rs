@@ -9,7 +9,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
+use tower::util::MapRequestLayer;
 
 use crate::auth::{Authenticator, SeenUsers};
 use crate::config::{Config, DatabaseUrl};
@@ -103,8 +103,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let router = http::router(self.state, &self.config.cors_origins);
-        // FastAPI redirects `/api/tasks/` to `/api/tasks`; we simply serve it.
-        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        // Before routing, so that `/api/tasks/` finds `/api/tasks`.
+        let app = MapRequestLayer::new(http::trim_trailing_slash).layer(router);
         axum::serve(
             self.listener,
             ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),

@@ -230,14 +230,20 @@ pub async fn connect(url: &DatabaseUrl, pool: &PoolOptions) -> Result<Store, Sto
 }
 
 /// Counts of a user's tasks (SPEC 5.3).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub total: i64,
     pub completed: i64,
     pub pending: i64,
+    /// Pending tasks past due.
     pub overdue: i64,
+    /// `completed / total`, 0 to 1 (0 without tasks).
     pub completion_rate: f64,
+    /// Every priority, with 0 for none.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub by_priority: BTreeMap<&'static str, i64>,
+    /// Every category, with 0 for none.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub by_category: BTreeMap<&'static str, i64>,
 }
 

@@ -4,6 +4,7 @@ pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Authenticator, SeenUsers};
 use crate::db::Store;
@@ -42,7 +44,14 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// `GET /health`: 200 when the database answers, 503 otherwise.
-async fn health(State(s): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(
+    get, path = "/health", tag = "operations", operation_id = "health",
+    responses(
+        (status = 200, description = "The database answers", body = openapi::Health),
+        (status = 503, description = "The database does not answer within 2 s", body = openapi::Health),
+    )
+)]
+pub(crate) async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let ping = tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await;
     match ping {
         Ok(Ok(())) => (StatusCode::OK, axum::Json(json!({ "status": "healthy" }))),
@@ -195,6 +204,8 @@ pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Rout
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        // Swagger UI from the binary (vendored assets), and the document.
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(request_id_on_500))
@@ -211,6 +222,29 @@ pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Rout
     app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_insane_request_id))
+}
+
+/// Serve `/api/tasks/` as `/api/tasks` (FastAPI would redirect). Swagger UI's
+/// own `/docs/…` paths keep their slash: its page loads assets relative to
+/// `/docs/` and redirects `/docs` there.
+pub fn trim_trailing_slash(mut req: Request<Body>) -> Request<Body> {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs/") {
+        let trimmed = match path.trim_end_matches('/') {
+            "" => "/",
+            p => p,
+        };
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// Longest caller-supplied `X-Request-ID` that is kept.

@@ -89,17 +89,26 @@ macro_rules! serialize_as_str {
 serialize_as_str!(Priority, Category);
 
 /// A stored task as the API returns it (SPEC 5.1).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Task {
+    #[schema(example = 1)]
     pub id: i64,
+    #[schema(example = "demo")]
     pub user_id: String,
+    #[schema(example = "Buy milk")]
     pub title: String,
+    #[schema(required = true)]
     pub description: Option<String>,
     pub completed: bool,
+    /// Derived from `completed`.
+    #[schema(value_type = String, pattern = "^(pending|completed)$")]
     pub status: &'static str,
+    #[schema(value_type = String, pattern = "^(low|medium|high)$")]
     pub priority: Priority,
+    #[schema(value_type = String, pattern = "^(work|personal|home|other)$")]
     pub category: Category,
     #[serde(serialize_with = "ser_opt_time")]
+    #[schema(required = true)]
     pub due_date: Option<DateTime<Utc>>,
     #[serde(serialize_with = "ser_time")]
     pub created_at: DateTime<Utc>,

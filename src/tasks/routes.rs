@@ -10,12 +10,14 @@ use serde_json::json;
 use super::list::{ListQuery, next_page_query};
 use super::model::{Task, parse_input, parse_patch};
 use crate::auth::AuthUser;
+use crate::db::Stats;
 use crate::db::{Claim, StoreError, Write};
 use crate::http::AppState;
 use crate::http::conditional::{IfMatch, IfNoneMatch, etag};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::extract::{JsonBody, TaskId};
 use crate::http::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
+use crate::http::openapi::{self, Detail, ListParams, ValidationError};
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -36,6 +38,17 @@ fn written<T>(write: Write<T>) -> Result<T, ApiError> {
 }
 
 /// `GET /api/tasks`: the user's tasks, filtered, sorted and paged.
+#[utoipa::path(
+    get, path = "/api/tasks", tag = "tasks", operation_id = "list_tasks",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The user's tasks, filtered, sorted and paged", body = [Task], headers(
+            ("X-Total-Count" = i64, description = "Tasks matching the filters"),
+            ("Link" = String, description = "`<…>; rel=\"next\"` when the page is not the last"),
+        )),
+        (status = 422, description = "An invalid query parameter", body = ValidationError),
+    )
+)]
 pub async fn list(
     State(s): State<AppState>,
     user: AuthUser,
@@ -62,6 +75,20 @@ pub async fn list(
 /// `POST /api/tasks`: 201 with the task, its `Location` and `ETag`. With an
 /// `Idempotency-Key`, a retry gets the first response instead of a second
 /// task (SPEC 7).
+#[utoipa::path(
+    post, path = "/api/tasks", tag = "tasks", operation_id = "create_task",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
+    request_body = openapi::TaskInput,
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response again)", body = Task, headers(
+            ("Location" = String, description = "The task's URL"),
+            ("ETag" = String, description = "The task's version, for If-Match / If-None-Match"),
+        )),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 422, description = "Invalid body, or an Idempotency-Key used with another body", body = ValidationError),
+    )
+)]
 pub async fn create(
     State(s): State<AppState>,
     user: AuthUser,
@@ -154,6 +181,16 @@ where
 }
 
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
+#[utoipa::path(
+    get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "get_task",
+    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 when one matches")),
+    responses(
+        (status = 200, description = "The task", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 304, description = "Not modified", headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     user: AuthUser,
@@ -176,6 +213,18 @@ pub async fn get(
 }
 
 /// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
+#[utoipa::path(
+    put, path = "/api/tasks/{id}", tag = "tasks", operation_id = "replace_task",
+    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    request_body = openapi::TaskInput,
+    responses(
+        (status = 200, description = "Replaced: omitted fields become null or their default", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 422, description = "Invalid body or id", body = ValidationError),
+    )
+)]
 pub async fn replace(
     State(s): State<AppState>,
     user: AuthUser,
@@ -193,6 +242,18 @@ pub async fn replace(
 }
 
 /// `PATCH /api/tasks/{id}`: merge patch.
+#[utoipa::path(
+    patch, path = "/api/tasks/{id}", tag = "tasks", operation_id = "patch_task",
+    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    request_body = openapi::TaskPatch,
+    responses(
+        (status = 200, description = "Patched", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
+        (status = 413, description = "Body over 64 KiB", body = Detail),
+        (status = 422, description = "Invalid body or id", body = ValidationError),
+    )
+)]
 pub async fn patch(
     State(s): State<AppState>,
     user: AuthUser,
@@ -212,6 +273,16 @@ pub async fn patch(
 }
 
 /// `PATCH /api/tasks/{id}/complete`: toggle `completed` atomically.
+#[utoipa::path(
+    patch, path = "/api/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task",
+    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    responses(
+        (status = 200, description = "`completed` flipped", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
+        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+    )
+)]
 pub async fn toggle(
     State(s): State<AppState>,
     user: AuthUser,
@@ -225,6 +296,16 @@ pub async fn toggle(
 }
 
 /// `DELETE /api/tasks/{id}`: 204 with an empty body.
+#[utoipa::path(
+    delete, path = "/api/tasks/{id}", tag = "tasks", operation_id = "delete_task",
+    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
+        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+    )
+)]
 pub async fn delete(
     State(s): State<AppState>,
     user: AuthUser,
@@ -241,11 +322,19 @@ pub async fn delete(
 }
 
 /// `GET /api/stats`: counts of the user's tasks.
+#[utoipa::path(
+    get, path = "/api/stats", tag = "tasks", operation_id = "task_stats",
+    responses((status = 200, description = "Counts of the user's tasks", body = Stats))
+)]
 pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     Ok(Json(s.store.stats(user.id()).await?).into_response())
 }
 
 /// `GET /api/me`: the token's user and their task counts.
+#[utoipa::path(
+    get, path = "/api/me", tag = "users", operation_id = "me",
+    responses((status = 200, description = "The token's user and their task counts", body = openapi::Me))
+)]
 pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let stats = s.store.stats(user.id()).await?;
     Ok(Json(json!({

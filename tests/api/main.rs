@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod conditional;
+mod docs;
 mod errors;
 mod idempotency;
 mod isolation;
