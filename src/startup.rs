@@ -63,6 +63,7 @@ impl Application {
     /// Connect, migrate (unless disabled) and bind `config.host:config.port`
     /// (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        http::metrics::init();
         let store = connect_store(&config).await?;
         if config.auto_migrate {
             store

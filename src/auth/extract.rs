@@ -37,6 +37,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 fn refuse(failure: AuthFailure, token_sent: bool) -> ApiError {
     // The span carries the request id and client address.
     tracing::warn!(reason = failure.reason(), "authentication failed");
+    crate::http::metrics::auth_failure(failure.reason());
     ApiError::Unauthorized { token_sent }
 }
 

@@ -118,6 +118,13 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
+/// A connection pool's size and how much of it is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub open: u32,
+    pub idle: u32,
+}
+
 /// An Idempotency-Key record; `task_id` is `None` while in flight.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRow {
@@ -175,6 +182,8 @@ pub trait Driver: Send + Sync + 'static {
         then: AfterInsert,
     ) -> Result<TaskRow, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Connections open and idle, for `/metrics`.
+    fn pool_state(&self) -> PoolState;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     async fn close(&self);
 }
@@ -269,6 +278,10 @@ impl Store {
     pub fn new(driver: Arc<dyn Driver>) -> Self {
         let dialect = driver.dialect();
         Self { driver, dialect }
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        self.driver.pool_state()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -10,8 +10,8 @@ use sqlx::{Arguments, Connection, Sqlite};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, StatsRow, StoreError,
-    TaskRow,
+    AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
+    StoreError, TaskRow,
 };
 
 pub struct SqliteDriver {

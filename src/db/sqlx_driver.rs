@@ -84,6 +84,13 @@ macro_rules! sqlx_driver {
                 Ok(done.rows_affected())
             }
 
+            fn pool_state(&self) -> PoolState {
+                PoolState {
+                    open: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                }
+            }
+
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query::<$db>("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -4,6 +4,7 @@ pub mod conditional;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 
 use std::net::SocketAddr;
@@ -201,11 +202,13 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response<
 pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Router {
     let mut app = task_routes()
         .route("/health", get(health))
+        .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         // Swagger UI from the binary (vendored assets), and the document.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(request_id_on_500))

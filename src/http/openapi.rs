@@ -35,13 +35,14 @@ use crate::tasks;
         tasks::routes::stats,
         tasks::routes::me,
         super::health,
+        super::metrics::render,
     ),
     components(schemas(Detail, ValidationError, FieldErrorDoc)),
     modifiers(&Security, &CommonResponses, &ScopedRoutes),
     tags(
         (name = "tasks", description = "The token's user's tasks"),
         (name = "users", description = "The token's user"),
-        (name = "operations", description = "Health"),
+        (name = "operations", description = "Health and metrics"),
     )
 )]
 pub struct ApiDoc;
@@ -193,8 +194,11 @@ pub struct Health {
     detail: Option<String>,
 }
 
+/// Routes that need no token.
+const PUBLIC: [&str; 2] = ["/health", "/metrics"];
+
 /// Bearer tokens (SPEC 4): Better Auth JWTs (JWKS or shared secret) or
-/// session tokens; every route but `/health` needs one.
+/// session tokens; every route but `/health` and `/metrics` needs one.
 struct Security;
 
 impl Modify for Security {
@@ -214,7 +218,7 @@ impl Modify for Security {
             ),
         );
         for (path, item) in doc.paths.paths.iter_mut() {
-            if path == "/health" {
+            if PUBLIC.contains(&path.as_str()) {
                 continue;
             }
             for op in operations(item) {
@@ -244,7 +248,7 @@ impl Modify for CommonResponses {
                 .build()
         };
         for (path, item) in doc.paths.paths.iter_mut() {
-            if path == "/health" {
+            if PUBLIC.contains(&path.as_str()) {
                 continue;
             }
             for op in operations(item) {

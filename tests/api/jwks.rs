@@ -322,6 +322,23 @@ async fn a_jwks_outage_keeps_cached_keys_and_never_hangs() {
     let token = key.sign("EdDSA", &claims);
     jwks.wait_for_hits(1).await;
     assert_eq!(status(&app, &token).await, 200);
+    let failed_fetches = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(r#"jwks_refreshes_total{outcome="failed"}"#))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap());
+        line.unwrap_or(0.0)
+    };
+    let failed_before = failed_fetches().await;
 
     for mode in [Mode::Failing, Mode::Hanging] {
         jwks.set_mode(mode);
@@ -349,6 +366,8 @@ async fn a_jwks_outage_keeps_cached_keys_and_never_hangs() {
             started.elapsed()
         );
     }
+    // Failed refreshes show in /metrics (counters are process-wide in tests).
+    assert!(failed_fetches().await >= failed_before + 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ mod isolation;
 mod jwks;
 mod keys;
 mod listing;
+mod metrics;
 mod persistence;
 mod sessions;
 mod tasks;
