@@ -112,6 +112,14 @@ pub struct Settings {
         default_value = "development"
     )]
     pub environment: String,
+    /// Longest a request may take, in seconds (then 503, JSON).
+    #[arg(
+        long,
+        global = true,
+        env = "REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub request_timeout_seconds: u64,
     /// Apply pending migrations when serving.
     #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,
@@ -142,6 +150,7 @@ impl Default for Settings {
             log_format: None,
             environment: "development".into(),
             auto_migrate: true,
+            request_timeout_seconds: 30,
         }
     }
 }
@@ -348,6 +357,7 @@ pub struct Config {
     pub pool: crate::db::PoolOptions,
     pub production: bool,
     pub auto_migrate: bool,
+    pub request_timeout: Duration,
 }
 
 /// What the token verifier needs.
@@ -514,6 +524,7 @@ impl Config {
             },
             production,
             auto_migrate: s.auto_migrate,
+            request_timeout: Duration::from_secs(s.request_timeout_seconds.max(1)),
         })
     }
 }

@@ -103,7 +103,11 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        let router = http::router(self.state, &self.config.cors_origins);
+        let router = http::router(
+            self.state,
+            &self.config.cors_origins,
+            self.config.request_timeout,
+        );
         // Before routing, so that `/api/tasks/` finds `/api/tasks`.
         let app = MapRequestLayer::new(http::trim_trailing_slash).layer(router);
         axum::serve(

@@ -56,6 +56,8 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    #[error("request timed out")]
+    TimedOut,
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -121,6 +123,12 @@ impl IntoResponse for ApiError {
                 axum::Json(json!({ "detail": errors })),
             )
                 .into_response(),
+            Self::TimedOut => {
+                let mut resp = detail(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                resp
+            }
             Self::Unavailable(err) => {
                 tracing::error!(error = %err, "database unavailable");
                 let mut resp = detail(

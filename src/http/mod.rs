@@ -169,6 +169,19 @@ fn log_response(resp: &Response<Body>, latency: Duration, _span: &Span) {
     );
 }
 
+/// SPEC 9: no request runs longer than `REQUEST_TIMEOUT_SECONDS`, body
+/// reading included; past it the answer is a JSON 503 and the work is dropped
+/// (each write is one statement, or a transaction, so nothing is half done).
+async fn deadline(State(limit): State<Duration>, req: Request<Body>, next: Next) -> Response<Body> {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::TimedOut.into_response()
+        }
+    }
+}
+
 /// SPEC 6: a 500 carries the request id, so a user can quote it to support.
 async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
     let id = req.headers().get(REQUEST_ID).cloned();
@@ -199,7 +212,11 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response<
 }
 
 /// The whole application router with its middleware.
-pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Router {
+pub fn router(
+    state: AppState,
+    cors_origins: &[axum::http::HeaderValue],
+    request_timeout: Duration,
+) -> Router {
     let mut app = task_routes()
         .route("/health", get(health))
         .route("/metrics", get(metrics::render))
@@ -208,6 +225,10 @@ pub fn router(state: AppState, cors_origins: &[axum::http::HeaderValue]) -> Rout
         .with_state(state)
         // Swagger UI from the binary (vendored assets), and the document.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            deadline,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
+use sqlx::Connection;
 
 use crate::helpers::{Backend, TestApp};
 
@@ -203,13 +204,18 @@ impl Served {
         v["fields"]["address"].as_str().unwrap().to_owned()
     }
 
-    /// SIGTERM; the exit status; every remaining line.
-    fn stop(mut self, seen: &mut Vec<String>) -> std::process::ExitStatus {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+    /// Send a signal (`TERM`, `INT`, …).
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(term.success());
+        assert!(sent.success());
+    }
+
+    /// SIGTERM; the exit status; every remaining line.
+    fn stop(mut self, seen: &mut Vec<String>) -> std::process::ExitStatus {
+        self.signal("TERM");
         let status = self.child.wait().unwrap();
         while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
             seen.push(line);
@@ -330,4 +336,179 @@ async fn auth_failures_are_logged_with_reason_request_id_and_client_but_no_token
     // Nor does any part of a token (its signature) appear.
     let signature = good.rsplit('.').next().unwrap();
     assert!(!log.contains(signature));
+}
+
+/// SIGTERM and SIGINT let requests in flight finish: writes held up by a
+/// locked database complete with 201 after the signal, then the process
+/// exits cleanly, and every acknowledged task is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_finishes_requests_in_flight_then_exits() {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("todo.db");
+        let url = format!("sqlite://{}", db.display());
+        let mut served = Served::start(&[
+            ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+            ("DATABASE_URL", &url),
+        ]);
+        let mut seen = Vec::new();
+        let base = served.base(&mut seen);
+        // Hold SQLite's write lock: the API's writes wait (busy timeout 5 s).
+        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let token = todo_api::auth::mint_token(
+            &todo_api::config::Secret::new(crate::helpers::SECRET),
+            "in-flight",
+            std::time::Duration::from_secs(60),
+            todo_api::auth::UserClaim::Sub,
+        )
+        .unwrap();
+        let requests: Vec<_> = (0..5)
+            .map(|i| {
+                let req = client
+                    .post(format!("{base}/api/tasks"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "title": format!("in flight {i}") }));
+                tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        served.signal(signal);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(
+            served.child.try_wait().unwrap().is_none(),
+            "SIG{signal}: exited with requests in flight"
+        );
+        sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+        for request in requests {
+            assert_eq!(request.await.unwrap().unwrap(), 201, "SIG{signal}");
+        }
+        let status = tokio::task::spawn_blocking(move || served.child.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(status.success(), "SIG{signal}: {status}");
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks")
+            .fetch_one(&mut lock)
+            .await
+            .unwrap();
+        assert_eq!(stored, 5, "SIG{signal}");
+    }
+}
+
+/// One JSON line per request (method, route template, status, latency,
+/// request id, user id, client address) and an `audit` event per write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_one_log_line_and_every_write_an_audit_event() {
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let token = todo_api::auth::mint_token(
+        &todo_api::config::Secret::new(crate::helpers::SECRET),
+        "audited",
+        std::time::Duration::from_secs(60),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: String, rid: &'static str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token)
+            .header("x-request-id", rid)
+            .json(&serde_json::json!({ "title": "logged" }))
+    };
+    let created: Value = send(reqwest::Method::POST, "/api/tasks".into(), "rid-create")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    for (method, path, rid) in [
+        (reqwest::Method::PUT, format!("/api/tasks/{id}"), "rid-put"),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/tasks/{id}"),
+            "rid-patch",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/tasks/{id}/complete"),
+            "rid-toggle",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/audited/tasks/{id}"),
+            "rid-get",
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/tasks/{id}"),
+            "rid-delete",
+        ),
+    ] {
+        send(method, path, rid).send().await.unwrap();
+    }
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        let status = served.stop(&mut seen);
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let records: Vec<Value> = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let log = seen.join("\n");
+    for (rid, method, route, code) in [
+        ("rid-create", "POST", "/api/tasks", 201),
+        ("rid-put", "PUT", "/api/tasks/{id}", 200),
+        ("rid-patch", "PATCH", "/api/tasks/{id}", 200),
+        ("rid-toggle", "PATCH", "/api/tasks/{id}/complete", 200),
+        ("rid-get", "GET", "/api/{user_id}/tasks/{id}", 200),
+        ("rid-delete", "DELETE", "/api/tasks/{id}", 204),
+    ] {
+        let lines: Vec<&Value> = records
+            .iter()
+            .filter(|r| {
+                r["fields"]["message"] == "request finished" && r["span"]["request_id"] == rid
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for {rid}:\n{log}");
+        let (span, fields) = (&lines[0]["span"], &lines[0]["fields"]);
+        assert_eq!(span["method"], method, "{rid}");
+        assert_eq!(span["route"], route, "{rid}: the template, not the path");
+        assert_eq!(span["user_id"], "audited", "{rid}");
+        assert_eq!(span["client_addr"], "127.0.0.1", "{rid}");
+        assert_eq!(fields["status"], code, "{rid}");
+        assert!(
+            fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{rid}"
+        );
+    }
+    let audits: Vec<(String, i64)> = records
+        .iter()
+        .filter(|r| r["target"] == "audit")
+        .map(|r| {
+            assert_eq!(r["fields"]["user_id"], "audited");
+            (
+                r["fields"]["action"].as_str().unwrap().to_owned(),
+                r["fields"]["task_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64)> = ["created", "replaced", "patched", "toggled", "deleted"]
+        .iter()
+        .map(|a| ((*a).to_owned(), id))
+        .collect();
+    assert_eq!(audits, expected, "an audit event per write, none per read");
 }

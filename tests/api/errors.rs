@@ -362,3 +362,68 @@ async fn request_ids_are_kept_only_when_sane(app: TestApp) {
     let (_, second) = echoed_id(&app, "/api/tasks", &[]).await;
     assert!(is_uuid(&first) && is_uuid(&second) && first != second);
 }
+
+/// A request past `REQUEST_TIMEOUT_SECONDS` is a JSON 503, whether the
+/// server is slow (a JWKS that never answers) or the client (a body that
+/// never arrives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_timeout_are_a_json_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::keys::{FakeJwks, Mode, TestKey, better_auth_claims};
+
+    let jwks = FakeJwks::start(vec![]).await;
+    jwks.set_mode(Mode::Hanging);
+    let base = jwks.base.clone();
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::timeout", |s| {
+        s.better_auth_url = Some(base);
+        s.request_timeout_seconds = 1;
+    })
+    .await
+    .unwrap();
+    // Server side: verifying needs the JWKS, which hangs (its own limit is 2 s).
+    let token = TestKey::new("ed25519", "k").sign("EdDSA", &better_auth_claims(&jwks.base, "slow"));
+    let started = std::time::Instant::now();
+    let resp = app
+        .client
+        .get(app.url("/api/tasks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(1900));
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert_detail(resp, 503, "Request timed out").await;
+
+    // Client side: headers promise 100 bytes of body; 10 arrive.
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::timeout2", |s| {
+        s.request_timeout_seconds = 1;
+    })
+    .await
+    .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\":",
+        app.token("slow-client")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered within the timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains(r#"{"detail":"Request timed out"}"#),
+        "{answer}"
+    );
+    assert!(
+        app.list("slow-client", "").await.0.is_empty(),
+        "nothing half written"
+    );
+}
