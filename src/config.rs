@@ -386,8 +386,14 @@ pub struct SessionSettings {
 pub const JWKS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
+/// A setting given but blank (`BETTER_AUTH_URL=` in a `.env`, or an empty
+/// variable from compose) counts as not given.
+fn given(v: &Option<String>) -> Option<&String> {
+    v.as_ref().filter(|s| !s.trim().is_empty())
+}
+
 fn jwks_url(s: &Settings) -> Result<Option<String>, ConfigError> {
-    let (var, url) = match (&s.jwks_url, &s.better_auth_url) {
+    let (var, url) = match (given(&s.jwks_url), given(&s.better_auth_url)) {
         (Some(explicit), _) => ("JWKS_URL", explicit.trim().to_owned()),
         (None, Some(base)) => {
             let base = base.trim().trim_end_matches('/');
@@ -409,12 +415,12 @@ fn jwks_url(s: &Settings) -> Result<Option<String>, ConfigError> {
 /// `iss` and `aud` expected by default: Better Auth's base URL (SPEC 3),
 /// with or without a trailing slash.
 fn better_auth_identities(s: &Settings) -> Vec<String> {
-    match s.better_auth_url.as_deref().map(str::trim) {
-        Some(url) if !url.is_empty() => {
-            let base = url.trim_end_matches('/');
+    match given(&s.better_auth_url) {
+        Some(url) => {
+            let base = url.trim().trim_end_matches('/');
             vec![base.to_owned(), format!("{base}/")]
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     }
 }
 
@@ -441,7 +447,7 @@ impl Config {
             cooldown: Duration::from_secs(s.jwks_cooldown_seconds.max(1)),
             refresh: Duration::from_secs(s.jwks_refresh_seconds.max(1)),
         });
-        let sessions = match (&s.better_auth_session_db_url, s.better_auth_sessions) {
+        let sessions = match (given(&s.better_auth_session_db_url), s.better_auth_sessions) {
             (Some(url), _) => Some((
                 "BETTER_AUTH_SESSION_DB_URL",
                 DatabaseUrl::parse_for("BETTER_AUTH_SESSION_DB_URL", url)?,
@@ -626,6 +632,15 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(Config::from_settings(&s).unwrap_err().var, "JWKS_URL");
+        // Blank values (an empty variable from compose or .env) are unset.
+        let s = Settings {
+            better_auth_url: Some(" ".into()),
+            jwks_url: Some(String::new()),
+            better_auth_session_db_url: Some(String::new()),
+            ..Settings::default()
+        };
+        let c = Config::from_settings(&s).unwrap();
+        assert!(c.auth.jwks.is_none() && c.auth.sessions.is_none() && c.auth.issuers.is_empty());
     }
 
     #[test]
