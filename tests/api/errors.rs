@@ -278,7 +278,14 @@ async fn cors_allows_configured_origins_only() {
         .to_str()
         .unwrap()
         .to_lowercase();
-    for name in ["etag", "link", "location", "x-total-count", "x-request-id"] {
+    for name in [
+        "etag",
+        "link",
+        "location",
+        "x-total-count",
+        "idempotent-replayed",
+        "x-request-id",
+    ] {
         assert!(exposed.contains(name), "{name} in {exposed}");
     }
 }
