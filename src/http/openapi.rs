@@ -118,6 +118,25 @@ pub struct ListParams {
     offset: Option<i64>,
 }
 
+/// A task id in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "a schema only: read by the derive")]
+pub struct TaskIdParam {
+    /// Task id (a 64-bit integer, else 422).
+    id: i64,
+}
+
+/// `If-Match` on a write.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(dead_code, reason = "a schema only: read by the derive")]
+pub struct IfMatchParam {
+    /// Entity tags (or `*`); a stale one is 412 and nothing changes.
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
+}
+
 /// The body of POST and PUT (SPEC 5.1). Unknown fields are ignored.
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
@@ -236,17 +255,6 @@ struct CommonResponses;
 
 impl Modify for CommonResponses {
     fn modify(&self, doc: &mut Document) {
-        let detail = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Detail")))
-                        .build(),
-                )
-                .build()
-        };
         for (path, item) in doc.paths.paths.iter_mut() {
             if PUBLIC.contains(&path.as_str()) {
                 continue;
@@ -255,15 +263,15 @@ impl Modify for CommonResponses {
                 let r = &mut op.responses.responses;
                 r.insert(
                     "401".into(),
-                    detail("No valid bearer token (`WWW-Authenticate: Bearer`)").into(),
+                    detail_response("No valid bearer token (`WWW-Authenticate: Bearer`)").into(),
                 );
                 r.insert(
                     "503".into(),
-                    detail("The database is unreachable or busy (`Retry-After: 1`)").into(),
+                    detail_response("The database is unreachable or busy, or the request timed out (`Retry-After: 1`)").into(),
                 );
                 r.insert(
                     "500".into(),
-                    detail("Internal error; the body carries `request_id`").into(),
+                    detail_response("Internal error; the body carries `request_id`").into(),
                 );
             }
         }
@@ -300,16 +308,7 @@ impl Modify for ScopedRoutes {
                     params.insert(0, user_id.clone());
                     op.responses.responses.insert(
                         "403".into(),
-                        ResponseBuilder::new()
-                            .description("`user_id` is not the token's user")
-                            .content(
-                                "application/json",
-                                ContentBuilder::new()
-                                    .schema(Some(Ref::from_schema_name("Detail")))
-                                    .build(),
-                            )
-                            .build()
-                            .into(),
+                        detail_response("`user_id` is not the token's user").into(),
                     );
                 }
                 (path.replacen("/api", "/api/{user_id}", 1), item)
@@ -317,6 +316,19 @@ impl Modify for ScopedRoutes {
             .collect();
         doc.paths.paths.extend(scoped);
     }
+}
+
+/// A response whose body is a [`Detail`].
+fn detail_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Detail")))
+                .build(),
+        )
+        .build()
 }
 
 /// Every operation of a path item.

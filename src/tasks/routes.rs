@@ -17,7 +17,7 @@ use crate::http::conditional::{IfMatch, IfNoneMatch, etag};
 use crate::http::error::{ApiError, FieldError};
 use crate::http::extract::{JsonBody, TaskId};
 use crate::http::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
-use crate::http::openapi::{self, Detail, ListParams, ValidationError};
+use crate::http::openapi::{self, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError};
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -183,7 +183,7 @@ where
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
 #[utoipa::path(
     get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "get_task",
-    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 when one matches")),
+    params(TaskIdParam, ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 when one matches")),
     responses(
         (status = 200, description = "The task", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 304, description = "Not modified", headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
@@ -215,7 +215,7 @@ pub async fn get(
 /// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
 #[utoipa::path(
     put, path = "/api/tasks/{id}", tag = "tasks", operation_id = "replace_task",
-    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    params(TaskIdParam, IfMatchParam),
     request_body = openapi::TaskInput,
     responses(
         (status = 200, description = "Replaced: omitted fields become null or their default", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
@@ -244,7 +244,7 @@ pub async fn replace(
 /// `PATCH /api/tasks/{id}`: merge patch.
 #[utoipa::path(
     patch, path = "/api/tasks/{id}", tag = "tasks", operation_id = "patch_task",
-    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    params(TaskIdParam, IfMatchParam),
     request_body = openapi::TaskPatch,
     responses(
         (status = 200, description = "Patched", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
@@ -275,7 +275,7 @@ pub async fn patch(
 /// `PATCH /api/tasks/{id}/complete`: toggle `completed` atomically.
 #[utoipa::path(
     patch, path = "/api/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task",
-    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    params(TaskIdParam, IfMatchParam),
     responses(
         (status = 200, description = "`completed` flipped", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 404, description = "No such task of this user", body = Detail),
@@ -298,7 +298,7 @@ pub async fn toggle(
 /// `DELETE /api/tasks/{id}`: 204 with an empty body.
 #[utoipa::path(
     delete, path = "/api/tasks/{id}", tag = "tasks", operation_id = "delete_task",
-    params(("id" = i64, Path, description = "Task id (a 64-bit integer, else 422)"), ("If-Match" = Option<String>, Header, description = "Entity tags (or `*`); a stale one is 412 and nothing changes")),
+    params(TaskIdParam, IfMatchParam),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task of this user", body = Detail),
