@@ -10,6 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
 pub use crate::auth::jwks::JwksSettings;
+use crate::http::ratelimit::Rate;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
 pub const DEFAULT_USER_CLAIMS: &str = "user_id,sub";
@@ -112,6 +113,33 @@ pub struct Settings {
         default_value = "development"
     )]
     pub environment: String,
+    /// Requests per second per client address (0: no limit).
+    #[arg(
+        long,
+        global = true,
+        env = "RATE_LIMIT_IP_PER_SECOND",
+        default_value_t = 0
+    )]
+    pub rate_limit_ip_per_second: u32,
+    /// Burst per client address (0: the per-second rate).
+    #[arg(long, global = true, env = "RATE_LIMIT_IP_BURST", default_value_t = 0)]
+    pub rate_limit_ip_burst: u32,
+    /// Requests per second per user (0: no limit).
+    #[arg(
+        long,
+        global = true,
+        env = "RATE_LIMIT_USER_PER_SECOND",
+        default_value_t = 0
+    )]
+    pub rate_limit_user_per_second: u32,
+    /// Burst per user (0: the per-second rate).
+    #[arg(
+        long,
+        global = true,
+        env = "RATE_LIMIT_USER_BURST",
+        default_value_t = 0
+    )]
+    pub rate_limit_user_burst: u32,
     /// Longest a request may take, in seconds (then 503, JSON).
     #[arg(
         long,
@@ -151,6 +179,10 @@ impl Default for Settings {
             environment: "development".into(),
             auto_migrate: true,
             request_timeout_seconds: 30,
+            rate_limit_ip_per_second: 0,
+            rate_limit_ip_burst: 0,
+            rate_limit_user_per_second: 0,
+            rate_limit_user_burst: 0,
         }
     }
 }
@@ -358,6 +390,8 @@ pub struct Config {
     pub production: bool,
     pub auto_migrate: bool,
     pub request_timeout: Duration,
+    pub rate_limit_ip: Option<crate::http::ratelimit::Rate>,
+    pub rate_limit_user: Option<crate::http::ratelimit::Rate>,
 }
 
 /// What the token verifier needs.
@@ -531,6 +565,8 @@ impl Config {
             production,
             auto_migrate: s.auto_migrate,
             request_timeout: Duration::from_secs(s.request_timeout_seconds.max(1)),
+            rate_limit_ip: Rate::new(s.rate_limit_ip_per_second, s.rate_limit_ip_burst),
+            rate_limit_user: Rate::new(s.rate_limit_user_per_second, s.rate_limit_user_burst),
         })
     }
 }

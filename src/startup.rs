@@ -75,6 +75,10 @@ impl Application {
             store,
             auth: Arc::new(Authenticator::new(&config.auth)),
             users: Arc::new(SeenUsers::default()),
+            limits: Arc::new(http::ratelimit::RateLimits::new(
+                config.rate_limit_ip,
+                config.rate_limit_user,
+            )),
         };
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)

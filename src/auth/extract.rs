@@ -51,6 +51,7 @@ impl FromRequestParts<AppState> for AuthUser {
             VerifyError::Store(err) => ApiError::from(err),
         })?;
         tracing::Span::current().record("user_id", identity.user_id.as_str());
+        state.limits.check_user(&identity.user_id)?;
 
         if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
             let path_user = params.iter().find(|(k, _)| *k == "user_id").map(|(_, v)| v);

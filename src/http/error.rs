@@ -58,6 +58,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("request timed out")]
     TimedOut,
+    #[error("too many requests")]
+    TooManyRequests { retry_after: std::time::Duration },
     #[error("database unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -123,6 +125,14 @@ impl IntoResponse for ApiError {
                 axum::Json(json!({ "detail": errors })),
             )
                 .into_response(),
+            Self::TooManyRequests { retry_after } => {
+                let mut resp = detail(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+                // Whole seconds, rounded up.
+                let secs = retry_after.as_millis().div_ceil(1000).max(1);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+                resp
+            }
             Self::TimedOut => {
                 let mut resp = detail(StatusCode::SERVICE_UNAVAILABLE, "Request timed out");
                 resp.headers_mut()

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub users: Arc<SeenUsers>,
+    pub limits: Arc<ratelimit::RateLimits>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -222,6 +224,10 @@ pub fn router(
         .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::per_client,
+        ))
         .with_state(state)
         // Swagger UI from the binary (vendored assets), and the document.
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))

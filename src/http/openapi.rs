@@ -250,7 +250,7 @@ impl Modify for Security {
     }
 }
 
-/// The responses every authenticated operation can give: 401, 500, 503.
+/// The responses every authenticated operation can give: 401, 429, 500, 503.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -268,6 +268,13 @@ impl Modify for CommonResponses {
                 r.insert(
                     "503".into(),
                     detail_response("The database is unreachable or busy, or the request timed out (`Retry-After: 1`)").into(),
+                );
+                r.insert(
+                    "429".into(),
+                    detail_response(
+                        "Over a configured rate limit (`Retry-After` says when to retry)",
+                    )
+                    .into(),
                 );
                 r.insert(
                     "500".into(),

@@ -15,5 +15,6 @@ mod keys;
 mod listing;
 mod metrics;
 mod persistence;
+mod ratelimit;
 mod sessions;
 mod tasks;
