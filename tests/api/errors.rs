@@ -434,3 +434,65 @@ async fn requests_past_the_timeout_are_a_json_503() {
         "nothing half written"
     );
 }
+
+/// Slowloris: clients that send their headers a byte at a time are cut off
+/// (headers must arrive within min(10 s, REQUEST_TIMEOUT_SECONDS)), and
+/// while they hang on, everyone else is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_without_tying_up_the_server() {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::slowloris", |s| {
+        s.request_timeout_seconds = 1;
+    })
+    .await
+    .unwrap();
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let attackers: Vec<_> = (0..50)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                s.write_all(b"GET /api/tasks HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .unwrap();
+                // A header byte every 200 ms, for up to 5 s, until cut off.
+                for _ in 0..25 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if s.write_all(b"X").await.is_err() {
+                        break;
+                    }
+                }
+                let mut buf = [0u8; 1024];
+                let closed = tokio::time::timeout(Duration::from_secs(5), async {
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return true,
+                            Ok(_) => {}
+                        }
+                    }
+                })
+                .await;
+                (closed.unwrap_or(false), started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server answers others promptly while 50 slow clients hang on.
+    let quick = Instant::now();
+    assert_eq!(
+        app.call(Method::GET, "/api/tasks", Some("u"), None)
+            .await
+            .status(),
+        200
+    );
+    assert!(quick.elapsed() < Duration::from_millis(500));
+    for attacker in attackers {
+        let (closed, at) = attacker.await.unwrap();
+        assert!(closed, "a slow client was never cut off");
+        assert!(at < Duration::from_secs(4), "cut off after {at:?}");
+    }
+}
