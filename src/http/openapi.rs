@@ -141,8 +141,13 @@ pub struct IfMatchParam {
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct TaskInput {
-    /// Trimmed; 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200, example = "Buy milk")]
+    /// Trimmed; 1 to 200 characters, not all blank, no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        example = "Buy milk"
+    )]
     title: String,
     #[schema(max_length = 1000)]
     description: Option<String>,
@@ -156,6 +161,7 @@ pub struct TaskInput {
     #[schema(value_type = Option<String>, pattern = "^(work|personal|home|other)$", default = "other")]
     category: Option<String>,
     /// RFC 3339 date-time, or a date meaning midnight UTC.
+    #[schema(format = DateTime)]
     due_date: Option<String>,
 }
 
@@ -164,7 +170,12 @@ pub struct TaskInput {
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct TaskPatch {
-    #[schema(min_length = 1, max_length = 200, nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        nullable = false
+    )]
     title: Option<String>,
     /// `null` clears it.
     #[schema(max_length = 1000)]
@@ -178,6 +189,7 @@ pub struct TaskPatch {
     #[schema(value_type = Option<String>, pattern = "^(work|personal|home|other)$", nullable = false)]
     category: Option<String>,
     /// RFC 3339 date-time or date; `null` clears it.
+    #[schema(format = DateTime)]
     due_date: Option<String>,
 }
 

@@ -3,3 +3,6 @@
 pub mod list;
 pub mod model;
 pub mod routes;
+
+#[cfg(test)]
+mod proptests;
