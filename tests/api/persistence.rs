@@ -32,16 +32,48 @@ async fn writes_survive_a_restart(app: TestApp) {
 }
 
 async fn two_instances_start_at_once_on_one_database(app: TestApp) {
-    // `app` already migrated; undo that so both newcomers race to migrate.
-    app.store
-        .migrate(todo_api::db::MigrateCommand::Down)
-        .await
-        .unwrap();
+    // `app` already migrated; undo all of it so both newcomers race to migrate.
+    for _ in 0..2 {
+        app.store
+            .migrate(todo_api::db::MigrateCommand::Down)
+            .await
+            .unwrap();
+    }
     let s = settings(&app.database_url);
     let (a, b) = tokio::join!(TestApp::start(&s), TestApp::start(&s));
     let id = a.create_titled("u", "from a").await;
-    let seen: Value = b.get_task("u", id).await.json().await.unwrap();
+    let seen = b.get_task("u", id).await;
+    let etag = seen.headers()["etag"].to_str().unwrap().to_owned();
+    let seen: Value = seen.json().await.unwrap();
     assert_eq!(seen["title"], "from a");
+    // If-Match conflicts are detected across instances: the version lives in
+    // the database, not in either process.
+    let patch = |app: &TestApp, title: &str, tag: &str| {
+        app.client
+            .patch(app.url(&format!("/api/tasks/{id}")))
+            .bearer_auth(app.token("u"))
+            .header("if-match", tag.to_owned())
+            .json(&serde_json::json!({ "title": title }))
+            .send()
+    };
+    assert_eq!(patch(&a, "a wins", &etag).await.unwrap().status(), 200);
+    assert_eq!(patch(&b, "b is stale", &etag).await.unwrap().status(), 412);
+    let now: Value = b.get_task("u", id).await.json().await.unwrap();
+    assert_eq!(now["title"], "a wins");
+    // An Idempotency-Key used on one instance replays on the other.
+    let post = |app: &TestApp| {
+        app.client
+            .post(app.url("/api/tasks"))
+            .bearer_auth(app.token("u"))
+            .header("idempotency-key", "cross-instance")
+            .json(&serde_json::json!({ "title": "once" }))
+            .send()
+    };
+    let first: Value = post(&a).await.unwrap().json().await.unwrap();
+    let again = post(&b).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(a.list("u", "").await.1, 2);
 }
 
 async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
