@@ -15,6 +15,7 @@ mod jwks;
 mod keys;
 mod listing;
 mod metrics;
+mod outage;
 mod persistence;
 mod ratelimit;
 mod sessions;
