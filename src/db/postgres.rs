@@ -35,5 +35,5 @@ super::sqlx_driver::sqlx_driver!(
     Postgres,
     PgArguments,
     Dialect::Postgres,
-    super::migrate::POSTGRES
+    super::migrate::postgres
 );

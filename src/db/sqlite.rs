@@ -60,5 +60,5 @@ super::sqlx_driver::sqlx_driver!(
     Sqlite,
     SqliteArguments<'static>,
     Dialect::Sqlite,
-    super::migrate::SQLITE
+    super::migrate::sqlite
 );

@@ -3,7 +3,7 @@
 
 /// Implement `Driver` for `$driver { pool: Pool<$db> }`.
 macro_rules! sqlx_driver {
-    ($driver:ident, $db:ty, $args:ty, $dialect:expr, $migrator:path) => {
+    ($driver:ident, $db:ty, $args:ty, $dialect:expr, $migrate:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
             let mut out = <$args>::default();
             for arg in args {
@@ -100,7 +100,7 @@ macro_rules! sqlx_driver {
                 &self,
                 cmd: MigrateCommand,
             ) -> Result<Vec<MigrationState>, StoreError> {
-                super::migrate::run(&$migrator, &self.pool, cmd).await
+                $migrate(&self.pool, cmd).await
             }
 
             async fn close(&self) {

@@ -285,7 +285,7 @@ async fn token_claims_fill_the_users_table(app: TestApp) {
                 .unwrap()
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let pool = crate::helpers::pg_pool(&app.database_url).await;
             sqlx::query_as("SELECT id, email, name FROM users WHERE id = 'carol'")
                 .fetch_one(&pool)
                 .await

@@ -47,6 +47,23 @@ pub fn postgres_admin_url(test: &str) -> Option<String> {
     }
 }
 
+/// A direct PostgreSQL connection for test set-up, sending no startup
+/// parameter a pooler rejects (so the suite runs through PgBouncer too).
+pub async fn pg_connect(url: &str) -> sqlx::PgConnection {
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    sqlx::PgConnection::connect_with(&opts.extra_float_digits(None))
+        .await
+        .expect("connect to PostgreSQL")
+}
+
+/// A pool for test set-up, likewise.
+pub async fn pg_pool(url: &str) -> sqlx::PgPool {
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    sqlx::PgPool::connect_with(opts.extra_float_digits(None))
+        .await
+        .expect("connect to PostgreSQL")
+}
+
 /// A fresh, empty database for one test; its URL.
 pub async fn fresh_database(
     backend: Backend,
@@ -61,9 +78,7 @@ pub async fn fresh_database(
         Backend::Postgres => {
             let admin = postgres_admin_url(test)?;
             let name = format!("todo_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
+            let mut conn = pg_connect(&admin).await;
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await

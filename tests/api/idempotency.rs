@@ -181,9 +181,7 @@ async fn fifty_clients_sending_three_times_at_once_make_fifty_tasks(app: TestApp
 async fn set_created_at(app: &TestApp, sql_pg: &str, at: chrono::DateTime<chrono::Utc>) {
     match app.backend {
         Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.database_url)
-                .await
-                .unwrap();
+            let mut conn = crate::helpers::pg_connect(&app.database_url).await;
             sqlx::query(sql_pg)
                 .bind(at)
                 .execute(&mut conn)

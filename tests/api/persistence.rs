@@ -150,7 +150,7 @@ async fn internal_errors_hide_details_and_carry_the_request_id(app: TestApp) {
                 .unwrap();
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let pool = crate::helpers::pg_pool(&app.database_url).await;
             sqlx::query("DROP TABLE tasks")
                 .execute(&pool)
                 .await
@@ -183,7 +183,7 @@ async fn exec(app: &TestApp, sql: &str) {
             sqlx::query(sql).execute(&pool).await.unwrap();
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let pool = crate::helpers::pg_pool(&app.database_url).await;
             sqlx::query(sql).execute(&pool).await.unwrap();
         }
     }
@@ -223,7 +223,7 @@ async fn neon_and_sqlalchemy_style_postgres_urls_connect_over_tls() {
         let app = TestApp::start(&settings(&url)).await;
         let id = app.create_titled("u", "over TLS").await;
         assert_eq!(app.get_task("u", id).await.status(), 200, "{url}");
-        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        let pool = crate::helpers::pg_pool(&admin).await;
         let all_tls: Option<bool> = sqlx::query_scalar(
             "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
              WHERE a.application_name = $1",

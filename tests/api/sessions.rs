@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use todo_api::auth::sign_session_token;
 use todo_api::config::Secret;
 
@@ -67,9 +66,7 @@ async fn session_tokens_raw_and_signed_are_accepted_from_the_session_table() {
     else {
         return;
     };
-    let mut conn = sqlx::PgConnection::connect(&app.database_url)
-        .await
-        .unwrap();
+    let mut conn = crate::helpers::pg_connect(&app.database_url).await;
     sqlx::raw_sql(BETTER_AUTH_SCHEMA)
         .execute(&mut conn)
         .await
