@@ -9,6 +9,17 @@ use sqlx::Connection;
 
 use crate::helpers::{Backend, TestApp};
 
+/// A two-minute HS256 token for `user`, signed with the tests' secret.
+fn token_for(user: &str) -> String {
+    todo_api::auth::mint_token(
+        &todo_api::config::Secret::new(crate::helpers::SECRET),
+        user,
+        std::time::Duration::from_secs(120),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap()
+}
+
 /// Run the binary in `dir` with only the given environment.
 pub fn run_bin(
     args: &[&str],
@@ -270,13 +281,7 @@ async fn auth_failures_are_logged_with_reason_request_id_and_client_but_no_token
     ]);
     let mut seen = Vec::new();
     let base = served.base(&mut seen);
-    let good = todo_api::auth::mint_token(
-        &todo_api::config::Secret::new(secret),
-        "logged-user",
-        std::time::Duration::from_secs(60),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let good = token_for("logged-user");
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &serde_json::json!({ "sub": "logged-user", "exp": chrono::Utc::now().timestamp() - 3600 }),
@@ -360,13 +365,7 @@ async fn a_signal_finishes_requests_in_flight_then_exits() {
             .await
             .unwrap();
         let client = reqwest::Client::new();
-        let token = todo_api::auth::mint_token(
-            &todo_api::config::Secret::new(crate::helpers::SECRET),
-            "in-flight",
-            std::time::Duration::from_secs(60),
-            todo_api::auth::UserClaim::Sub,
-        )
-        .unwrap();
+        let token = token_for("in-flight");
         let requests: Vec<_> = (0..5)
             .map(|i| {
                 let req = client
@@ -409,13 +408,7 @@ async fn every_request_is_one_log_line_and_every_write_an_audit_event() {
     ]);
     let mut seen = Vec::new();
     let base = served.base(&mut seen);
-    let token = todo_api::auth::mint_token(
-        &todo_api::config::Secret::new(crate::helpers::SECRET),
-        "audited",
-        std::time::Duration::from_secs(60),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let token = token_for("audited");
     let client = reqwest::Client::new();
     let send = |method: reqwest::Method, path: String, rid: &'static str| {
         client
@@ -533,13 +526,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
         let served = Served::start(&env);
         let mut seen = Vec::new();
         let base = served.base(&mut seen);
-        let token = todo_api::auth::mint_token(
-            &todo_api::config::Secret::new(crate::helpers::SECRET),
-            "crash",
-            std::time::Duration::from_secs(120),
-            todo_api::auth::UserClaim::Sub,
-        )
-        .unwrap();
+        let token = token_for("crash");
         let acknowledged = Arc::new(Mutex::new(Vec::<(i64, String)>::new()));
         let client = reqwest::Client::new();
         let writers: Vec<_> = (0..8)
