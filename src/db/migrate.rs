@@ -1,12 +1,12 @@
 //! Embedded, reversible migrations.
 //!
-//! PostgreSQL: every change runs in one transaction that first takes a
-//! transaction-scoped advisory lock, so instances starting together queue up
-//! and each migration is all or nothing. sqlx's own lock is session-scoped:
-//! through a transaction-pooling proxy (PgBouncer, Neon's pooled endpoint)
-//! its lock and unlock land on different server connections and the lock
-//! leaks, hanging every later start. SQLite: a loser of a race finds the work
-//! done when it retries once.
+//! Every change runs in one transaction that first takes a lock, so
+//! instances starting together queue up and find the work done: on
+//! PostgreSQL a transaction-scoped advisory lock, on SQLite the write lock
+//! (`BEGIN IMMEDIATE`). sqlx's own PostgreSQL lock is session-scoped: through
+//! a transaction-pooling proxy (PgBouncer, Neon's pooled endpoint) its lock
+//! and unlock land on different server connections and the lock leaks,
+//! hanging every later start.
 
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::PgPool;
@@ -25,7 +25,15 @@ pub(super) async fn sqlite(
     pool: &SqlitePool,
     cmd: MigrateCommand,
 ) -> Result<Vec<MigrationState>, StoreError> {
-    run(&SQLITE, pool, cmd).await
+    if cmd != MigrateCommand::Status {
+        let mut conn = pool.acquire().await?;
+        // The write lock for the whole run: a second instance waits for it
+        // (busy timeout), then finds the work done.
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        change(&SQLITE, &mut tx, cmd).await?;
+        tx.commit().await?;
+    }
+    states(&SQLITE, pool).await
 }
 
 pub(super) async fn postgres(
@@ -33,70 +41,49 @@ pub(super) async fn postgres(
     cmd: MigrateCommand,
 ) -> Result<Vec<MigrationState>, StoreError> {
     if cmd != MigrateCommand::Status {
-        let mut migrator = Migrator {
-            migrations: POSTGRES.migrations.clone(),
-            ..Migrator::DEFAULT
-        };
-        // Our transaction-scoped lock below replaces sqlx's session lock.
-        migrator.set_locking(false);
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(PG_MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
-        // Each migration runs in a savepoint of this transaction.
-        match cmd {
-            MigrateCommand::Up => migrator.run_direct(&mut *tx).await?,
-            MigrateCommand::Down => {
-                let applied = applied_in(&mut tx).await?;
-                if let Some(&latest) = applied.last() {
-                    tracing::info!(version = latest, "reverting migration");
-                    let down = migrator
-                        .iter()
-                        .find(|m| m.version == latest && m.migration_type.is_down_migration());
-                    match down {
-                        Some(m) => tx.revert(m).await?,
-                        None => {
-                            return Err(sqlx::migrate::MigrateError::VersionMissing(latest).into());
-                        }
-                    };
-                }
-            }
-            MigrateCommand::Status => {}
-        }
+        change(&POSTGRES, &mut tx, cmd).await?;
         tx.commit().await?;
     }
     states(&POSTGRES, pool).await
 }
 
-/// Apply, undo one, or report.
-async fn run<DB>(
-    migrator: &Migrator,
-    pool: &Pool<DB>,
-    cmd: MigrateCommand,
-) -> Result<Vec<MigrationState>, StoreError>
+/// Apply every pending migration, or undo the latest, on a connection that
+/// is inside the caller's transaction (each migration runs in a savepoint).
+async fn change<C>(migrator: &Migrator, conn: &mut C, cmd: MigrateCommand) -> Result<(), StoreError>
 where
-    DB: Database,
-    DB::Connection: Migrate,
+    C: std::ops::DerefMut,
+    C::Target: Migrate + Sized,
 {
     match cmd {
+        // `run_direct` skips sqlx's own lock when `locking` is off; the
+        // caller's transaction is the lock. SQLite's lock is a no-op anyway.
         MigrateCommand::Up => {
-            if let Err(first) = migrator.run(pool).await {
-                tracing::warn!(error = %first, "migration failed; retrying once");
-                migrator.run(pool).await?;
-            }
+            let mut unlocked = Migrator {
+                migrations: migrator.migrations.clone(),
+                ..Migrator::DEFAULT
+            };
+            unlocked.set_locking(false);
+            unlocked.run_direct(&mut **conn).await?;
         }
         MigrateCommand::Down => {
-            let applied = applied_versions(pool).await?;
+            let applied = applied_in(conn).await?;
             if let Some(&latest) = applied.last() {
-                let target = applied.iter().rev().nth(1).copied().unwrap_or(0);
                 tracing::info!(version = latest, "reverting migration");
-                migrator.undo(pool, target).await?;
+                let down = migrator
+                    .iter()
+                    .find(|m| m.version == latest && m.migration_type.is_down_migration())
+                    .ok_or(sqlx::migrate::MigrateError::VersionMissing(latest))?;
+                conn.revert(down).await?;
             }
         }
         MigrateCommand::Status => {}
     }
-    states(migrator, pool).await
+    Ok(())
 }
 
 /// Every migration and whether it is applied.
