@@ -1,9 +1,10 @@
-//! A PostgreSQL restart under write load (issue 5): requests during the
-//! outage fail fast with 503 and `Retry-After`, none hangs, the service
-//! recovers by itself, and every acknowledged task is stored once.
+//! Database trouble (issue 5): a PostgreSQL restart under write load
+//! (requests during the outage fail fast with 503 and `Retry-After`, none
+//! hangs, the service recovers by itself, every acknowledged task is stored
+//! once), and an exhausted pool (queue, then 503).
 //!
-//! It restarts the local PostgreSQL server, so it is ignored in the normal
-//! run and run alone by CI: `cargo test --test api outage -- --ignored`.
+//! The restart test restarts the local PostgreSQL server, so it is ignored in
+//! the normal run and run alone by CI: `cargo test --test api outage -- --ignored`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -171,5 +172,83 @@ async fn a_postgres_restart_under_load_is_503_then_recovers_losing_nothing() {
         total as usize <= acknowledged.len() + 6,
         "{total} stored, {} acknowledged",
         acknowledged.len()
+    );
+}
+
+/// More requests than connections: they queue for a connection, and are
+/// answered 503 with `Retry-After` once the pool's acquire timeout (5 s)
+/// passes; never an unbounded wait. One connection, held by a PATCH that
+/// waits on a row lock taken from outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_queues_then_answers_503() {
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, "outage::pool", |s| {
+        s.db_pool_size = 1;
+        s.db_max_overflow = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let id = app.create_titled("u", "contended").await;
+    let app = Arc::new(app);
+    let mut locker = crate::helpers::pg_connect(&app.database_url).await;
+    for (hold, expect) in [(Duration::from_secs(2), 200), (Duration::from_secs(7), 503)] {
+        sqlx::raw_sql(&format!(
+            "BEGIN; SELECT 1 FROM tasks WHERE id = {id} FOR UPDATE"
+        ))
+        .execute(&mut locker)
+        .await
+        .unwrap();
+        let patcher = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let path = format!("/api/tasks/{id}");
+                app.call(
+                    Method::PATCH,
+                    &path,
+                    Some("u"),
+                    Some(&json!({"title": "after"})),
+                )
+                .await
+                .status()
+                .as_u16()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let resp = app.call(Method::GET, "/api/tasks", Some("u"), None).await;
+                    let retry = resp.headers().contains_key("retry-after");
+                    (resp.status().as_u16(), retry, sent.elapsed())
+                })
+            })
+            .collect();
+        tokio::time::sleep(hold).await;
+        sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+        for reader in readers {
+            let (status, retry, took) = reader.await.unwrap();
+            assert_eq!(status, expect, "held {hold:?}");
+            if expect == 200 {
+                assert!(took >= Duration::from_millis(1500), "it queued ({took:?})");
+            } else {
+                assert!(retry, "503 carries Retry-After");
+                let bound = Duration::from_millis(4500)..Duration::from_millis(6500);
+                assert!(
+                    bound.contains(&took),
+                    "refused at the acquire timeout, took {took:?}"
+                );
+            }
+        }
+        assert_eq!(patcher.await.unwrap(), 200, "the held request completes");
+    }
+    // And the pool is whole again.
+    assert_eq!(
+        app.call(Method::GET, "/api/tasks", Some("u"), None)
+            .await
+            .status(),
+        200
     );
 }
