@@ -87,6 +87,15 @@ pub struct Settings {
     /// Clock skew allowed on exp and nbf, in seconds.
     #[arg(long, global = true, env = "JWT_LEEWAY_SECONDS", default_value_t = 30)]
     pub jwt_leeway_seconds: u64,
+    /// Verified JWTs remembered until their exp, so a token's signature is
+    /// checked once (0 turns the cache off).
+    #[arg(
+        long,
+        global = true,
+        env = "TOKEN_CACHE_SIZE",
+        default_value_t = 10_000
+    )]
+    pub token_cache_size: u64,
     /// Allowed CORS origins (comma list).
     #[arg(long, global = true, env = "CORS_ORIGINS")]
     pub cors_origins: Option<String>,
@@ -164,6 +173,7 @@ impl Default for Settings {
             jwt_audience: None,
             jwt_user_claim: DEFAULT_USER_CLAIMS.into(),
             jwt_leeway_seconds: 30,
+            token_cache_size: 10_000,
             jwks_cooldown_seconds: 10,
             jwks_refresh_seconds: 300,
             better_auth_sessions: false,
@@ -403,6 +413,8 @@ pub struct AuthConfig {
     pub audiences: Vec<String>,
     pub user_claims: Vec<String>,
     pub leeway: Duration,
+    /// How many verified JWTs are remembered (0: none).
+    pub token_cache_size: u64,
     /// Asymmetric tokens: where their keys are published.
     pub jwks: Option<JwksSettings>,
     /// Better Auth session tokens: where its `session` table is.
@@ -551,6 +563,7 @@ impl Config {
                 },
                 user_claims,
                 leeway: Duration::from_secs(s.jwt_leeway_seconds),
+                token_cache_size: s.token_cache_size,
                 jwks,
                 sessions,
             },

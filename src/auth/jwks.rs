@@ -129,6 +129,11 @@ impl JwksCache {
         self.current().find(kid, alg)
     }
 
+    /// Whether this very key (not a re-fetched copy of it) is in the set.
+    pub fn holds(&self, key: &Arc<PublicKey>) -> bool {
+        self.current().keys.iter().any(|k| Arc::ptr_eq(k, key))
+    }
+
     /// The cooldown in force: short while the set holds no key at all (a
     /// cold start, an outage, or an issuer that has not minted a key yet).
     fn cooldown(&self) -> Duration {

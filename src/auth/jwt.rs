@@ -134,9 +134,12 @@ pub struct ClaimRules {
 }
 
 impl ClaimRules {
-    pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<(), AuthFailure> {
+    /// On success, the time (Unix seconds) from which the token is refused:
+    /// its `exp` plus the leeway.
+    pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<i64, AuthFailure> {
         let exp = numeric_date(claims.get("exp"))?.ok_or(AuthFailure::MissingClaim)?;
-        if exp.saturating_add(self.leeway) <= now {
+        let refused_from = exp.saturating_add(self.leeway);
+        if refused_from <= now {
             return Err(AuthFailure::Expired);
         }
         if let Some(nbf) = numeric_date(claims.get("nbf"))?
@@ -166,7 +169,7 @@ impl ClaimRules {
                 return Err(AuthFailure::Audience);
             }
         }
-        Ok(())
+        Ok(refused_from)
     }
 }
 

@@ -16,11 +16,12 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
-use sha2::{Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::config::{AuthConfig, Secret};
 use jwks::JwksCache;
 use jwt::{Alg, ClaimRules, Compact};
+use keys::PublicKey;
 use session::SessionStore;
 
 /// Tokens larger than this are refused before any parsing.
@@ -102,6 +103,51 @@ pub struct Authenticator {
     sessions: Option<SessionStore>,
     rules: ClaimRules,
     user_claims: Vec<String>,
+    verified: Option<VerifiedTokens>,
+}
+
+/// A JWT whose signature and claims were checked.
+struct Verified {
+    identity: Identity,
+    /// Its `exp` plus the leeway: from then on it is refused.
+    refused_from: i64,
+    /// The JWKS key that verified it (`None`: the HS* secret). A hit counts
+    /// only while this very key is still in the cached set, so a key removed
+    /// from the JWKS (or any refresh) sends its tokens back to verification.
+    key: Option<Arc<PublicKey>>,
+}
+
+/// Verified JWTs by the SHA-256 of the token, each until its `exp` (plus
+/// leeway), at most `capacity` of them. Only tokens that passed every check
+/// get in, so a flood of forged tokens cannot fill it.
+struct VerifiedTokens {
+    cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+}
+
+/// Entries live until their token expires (moka drops them then).
+struct UntilExpiry;
+
+impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<Verified>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let left = value.refused_from - chrono::Utc::now().timestamp();
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
+}
+
+impl VerifiedTokens {
+    fn new(capacity: u64) -> Option<Self> {
+        (capacity > 0).then(|| Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build(),
+        })
+    }
 }
 
 impl Authenticator {
@@ -131,6 +177,7 @@ impl Authenticator {
                 audiences: cfg.audiences.clone(),
             },
             user_claims: cfg.user_claims.clone(),
+            verified: VerifiedTokens::new(cfg.token_cache_size),
         }
     }
 
@@ -147,24 +194,61 @@ impl Authenticator {
                 None => Err(AuthFailure::Malformed.into()),
             };
         }
+        let Some(verified) = &self.verified else {
+            return Ok(self.verify_jws(token).await?.identity);
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = verified.cache.get(&digest) {
+            if self.still_valid(&hit) {
+                crate::http::metrics::token_cache("hit");
+                return Ok(hit.identity.clone());
+            }
+            verified.cache.invalidate(&digest);
+        }
+        crate::http::metrics::token_cache("miss");
+        let fresh = Arc::new(self.verify_jws(token).await?);
+        verified.cache.insert(digest, Arc::clone(&fresh));
+        Ok(fresh.identity.clone())
+    }
+
+    /// A cached verification still holds: the token has not expired and the
+    /// key that verified it is still the one in the JWKS cache.
+    fn still_valid(&self, hit: &Verified) -> bool {
+        let unexpired = chrono::Utc::now().timestamp() < hit.refused_from;
+        let key_kept = match (&hit.key, &self.jwks) {
+            (None, _) => true,
+            (Some(key), Some(jwks)) => jwks.holds(key),
+            (Some(_), None) => false,
+        };
+        unexpired && key_kept
+    }
+
+    /// Check a JWS's signature and claims (SPEC 4.2).
+    async fn verify_jws(&self, token: &str) -> Result<Verified, AuthFailure> {
         let jws = Compact::parse(token)?;
-        let valid = if jws.alg.is_hmac() {
+        let (valid, key) = if jws.alg.is_hmac() {
             let secret = self.hmac_secret.as_ref().ok_or(AuthFailure::NoKey)?;
-            hmac_valid(jws.alg, secret, jws.signing_input, &jws.signature)
+            let valid = hmac_valid(jws.alg, secret, jws.signing_input, &jws.signature);
+            (valid, None)
         } else {
             let jwks = self.jwks.as_ref().ok_or(AuthFailure::NoKey)?;
             let key = jwks
                 .key(jws.kid.as_deref(), jws.alg)
                 .await
                 .ok_or(AuthFailure::UnknownKey)?;
-            key.verify(jws.alg, jws.signing_input, &jws.signature)
+            let valid = key.verify(jws.alg, jws.signing_input, &jws.signature);
+            (valid, Some(key))
         };
         if !valid {
-            return Err(AuthFailure::Signature.into());
+            return Err(AuthFailure::Signature);
         }
         let claims = jws.claims()?;
-        self.rules.check(&claims, chrono::Utc::now().timestamp())?;
-        Ok(self.identity(&claims)?)
+        let refused_from = self.rules.check(&claims, chrono::Utc::now().timestamp())?;
+        Ok(Verified {
+            identity: self.identity(&claims)?,
+            refused_from,
+            key,
+        })
     }
 
     fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, AuthFailure> {

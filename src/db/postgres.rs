@@ -14,6 +14,9 @@ pub struct PgDriver {
     pool: PgPool,
 }
 
+/// Connections idle for longer than this are pinged before use.
+const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl PgDriver {
     pub async fn connect(opts: &PgConnectOptions, pool: &PoolOptions) -> Result<Self, StoreError> {
         // PgBouncer (and so Neon's pooled endpoint) rejects extra_float_digits.
@@ -25,6 +28,19 @@ impl PgDriver {
             .max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
             .acquire_timeout(pool.acquire_timeout)
+            // sqlx pings every connection it hands out by default: a second
+            // round trip per query. A connection that was in use within the
+            // last second is known to be alive; only one idle for longer
+            // (a server restart or an idle cut may have killed it) is pinged.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(opts);
         Ok(Self { pool })
     }

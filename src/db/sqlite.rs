@@ -39,7 +39,10 @@ impl SqliteDriver {
         let mut options = SqlitePoolOptions::new()
             .max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
-            .acquire_timeout(pool.acquire_timeout);
+            .acquire_timeout(pool.acquire_timeout)
+            // A SQLite connection cannot go stale; the default ping before
+            // every use is a wasted round trip to its worker thread.
+            .test_before_acquire(false);
         if in_memory {
             // Every connection to `:memory:` would otherwise be its own database.
             options = options

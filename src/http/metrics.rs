@@ -67,13 +67,18 @@ pub fn jwks_refresh(outcome: &'static str) {
     metrics::counter!("jwks_refreshes_total", "outcome" => outcome).increment(1);
 }
 
+/// A JWT looked up in the verified-token cache: `hit` or `miss`.
+pub fn token_cache(result: &'static str) {
+    metrics::counter!("token_cache_total", "result" => result).increment(1);
+}
+
 /// `GET /metrics`: Prometheus text.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format: `http_requests_total` and \
         `http_request_duration_seconds` by method, route template and status; \
         `auth_failures_total` by reason; `db_pool_connections` by state; \
-        `jwks_refreshes_total` by outcome", content_type = "text/plain", body = String))
+        `jwks_refreshes_total` by outcome; `token_cache_total` by result (hit, miss)", content_type = "text/plain", body = String))
 )]
 pub async fn render(State(s): State<AppState>) -> impl IntoResponse {
     let pool = s.store.pool_state();

@@ -610,3 +610,49 @@ async fn a_key_minted_just_after_an_empty_fetch_works_at_once() {
     assert_eq!(status(&app, &token).await, 200);
     assert_eq!(jwks.hits(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_tokens_are_remembered_until_they_expire() {
+    use crate::metrics::{sample, scrape};
+    let key = TestKey::new("ed25519", "cached");
+    let jwks = FakeJwks::start(vec![key.jwk(Some("EdDSA"))]).await;
+    let app = app_for(Backend::Sqlite, "jwks::token_cache", &jwks, |s| {
+        s.jwt_leeway_seconds = 0;
+    })
+    .await
+    .unwrap();
+    jwks.wait_for_hits(1).await;
+    let hits = r#"token_cache_total{result="hit"}"#;
+    let misses = r#"token_cache_total{result="miss"}"#;
+
+    // Tokens that expire in 3 seconds, one of each kind.
+    let mut claims = better_auth_claims(&jwks.base, "cached-user");
+    let exp = chrono::Utc::now().timestamp() + 3;
+    claims["exp"] = json!(exp);
+    let eddsa = key.sign("EdDSA", &claims);
+    let hmac = hs256(SECRET, None, &claims);
+    let before = scrape(&app).await;
+    for _ in 0..10 {
+        assert_eq!(status(&app, &eddsa).await, 200);
+        assert_eq!(status(&app, &hmac).await, 200);
+    }
+    // Other tests share the process-wide counters, so these are lower
+    // bounds; without the cache no test would count a single hit.
+    let after = scrape(&app).await;
+    assert!(sample(&after, hits) - sample(&before, hits) >= 18.0);
+    assert!(sample(&after, misses) - sample(&before, misses) >= 2.0);
+
+    // A forged token with a remembered token's header and payload is not a
+    // hit: the cache is keyed by the whole token, signature included.
+    let (signed, _) = eddsa.rsplit_once('.').unwrap();
+    assert_refused(&app, &format!("{signed}.{}", "A".repeat(86)), "forged").await;
+
+    // Remembered or not, an expired token is refused.
+    let wait = exp - chrono::Utc::now().timestamp();
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(wait).unwrap_or(0) * 1000 + 300,
+    ))
+    .await;
+    assert_refused(&app, &eddsa, "expired EdDSA token").await;
+    assert_refused(&app, &hmac, "expired HS256 token").await;
+}

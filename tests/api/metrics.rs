@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 
 crate::both_backends!(metrics_count_by_route_template_status_and_reason);
 
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
@@ -23,7 +23,7 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of the sample whose name and labels start with `prefix`.
-fn sample(text: &str, prefix: &str) -> f64 {
+pub fn sample(text: &str, prefix: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(prefix))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
