@@ -572,7 +572,6 @@ impl Config {
             port: s.api_port,
             pool: crate::db::PoolOptions {
                 max_connections: s.db_pool_size + s.db_max_overflow,
-                min_connections: 0,
                 acquire_timeout: Duration::from_secs(5),
             },
             production,

@@ -9,9 +9,8 @@
 //! hanging every later start.
 
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{Database, Pool};
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
 
 use super::{MigrateCommand, MigrationState, StoreError};
 
@@ -22,26 +21,25 @@ static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 const PG_MIGRATION_LOCK: i64 = 0x746f_646f_6170_6931;
 
 pub(super) async fn sqlite(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     cmd: MigrateCommand,
 ) -> Result<Vec<MigrationState>, StoreError> {
     if cmd != MigrateCommand::Status {
-        let mut conn = pool.acquire().await?;
         // The write lock for the whole run: a second instance waits for it
         // (busy timeout), then finds the work done.
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         change(&SQLITE, &mut tx, cmd).await?;
         tx.commit().await?;
     }
-    states(&SQLITE, pool).await
+    states(&SQLITE, conn).await
 }
 
 pub(super) async fn postgres(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     cmd: MigrateCommand,
 ) -> Result<Vec<MigrationState>, StoreError> {
     if cmd != MigrateCommand::Status {
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(PG_MIGRATION_LOCK)
             .execute(&mut *tx)
@@ -49,7 +47,7 @@ pub(super) async fn postgres(
         change(&POSTGRES, &mut tx, cmd).await?;
         tx.commit().await?;
     }
-    states(&POSTGRES, pool).await
+    states(&POSTGRES, conn).await
 }
 
 /// Apply every pending migration, or undo the latest, on a connection that
@@ -87,12 +85,12 @@ where
 }
 
 /// Every migration and whether it is applied.
-async fn states<DB>(migrator: &Migrator, pool: &Pool<DB>) -> Result<Vec<MigrationState>, StoreError>
-where
-    DB: Database,
-    DB::Connection: Migrate,
-{
-    let applied = applied_versions(pool).await?;
+async fn states<C: Migrate>(
+    migrator: &Migrator,
+    conn: &mut C,
+) -> Result<Vec<MigrationState>, StoreError> {
+    let mut conn = conn;
+    let applied = applied_in(&mut conn).await?;
     Ok(migrator
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
@@ -102,15 +100,6 @@ where
             applied: applied.contains(&m.version),
         })
         .collect())
-}
-
-async fn applied_versions<DB>(pool: &Pool<DB>) -> Result<Vec<i64>, StoreError>
-where
-    DB: Database,
-    DB::Connection: Migrate,
-{
-    let mut conn = pool.acquire().await?;
-    applied_in(&mut conn).await
 }
 
 /// Applied versions, ascending, as seen by `conn`.

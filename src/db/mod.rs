@@ -6,6 +6,7 @@
 //! property of these signatures rather than of each handler's care.
 
 mod migrate;
+mod pool;
 mod postgres;
 pub mod sql;
 mod sqlite;
@@ -33,6 +34,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("timed out connecting to the database")]
     ConnectTimeout,
+    #[error("no database connection became free in time")]
+    PoolTimedOut,
 }
 
 impl StoreError {
@@ -59,7 +62,7 @@ impl StoreError {
                     }
                 })
             }
-            StoreError::ConnectTimeout => true,
+            StoreError::ConnectTimeout | StoreError::PoolTimedOut => true,
             _ => false,
         }
     }
@@ -192,7 +195,6 @@ pub trait Driver: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
-    pub min_connections: u32,
     pub acquire_timeout: std::time::Duration,
 }
 

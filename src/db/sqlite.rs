@@ -2,12 +2,10 @@
 //! writers wait instead of failing with "database is locked".
 
 use sqlx::sqlite::SqliteConnection;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Arguments, Connection, Sqlite};
 
+use super::pool::Pool;
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -15,7 +13,7 @@ use super::{
 };
 
 pub struct SqliteDriver {
-    pool: SqlitePool,
+    pool: Pool<SqliteConnection>,
 }
 
 impl SqliteDriver {
@@ -36,31 +34,29 @@ impl SqliteDriver {
             .get_filename()
             .to_string_lossy()
             .starts_with("file:sqlx-in-memory");
-        let mut options = SqlitePoolOptions::new()
-            .max_connections(pool.max_connections)
-            .min_connections(pool.min_connections)
-            .acquire_timeout(pool.acquire_timeout)
-            // A SQLite connection cannot go stale; the default ping before
-            // every use is a wasted round trip to its worker thread.
-            .test_before_acquire(false);
         if in_memory {
-            // Every connection to `:memory:` would otherwise be its own database.
-            options = options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+            // Every connection to `:memory:` is its own database: keep one,
+            // for good (the pool drops only broken or idle connections).
+            let only = PoolOptions {
+                max_connections: 1,
+                ..pool.clone()
+            };
+            let pool = Pool::unreaped(opts, &only);
+            drop(pool.get().await?);
+            return Ok(Self { pool });
         }
         // As for PostgreSQL: fail fast on a path that cannot be opened.
         SqliteConnection::connect_with(&opts).await?.close().await?;
-        let pool = options.connect_lazy_with(opts);
-        Ok(Self { pool })
+        Ok(Self {
+            pool: Pool::new(opts, pool),
+        })
     }
 }
 
 super::sqlx_driver::sqlx_driver!(
     SqliteDriver,
     Sqlite,
+    SqliteConnection,
     SqliteArguments<'static>,
     Dialect::Sqlite,
     super::migrate::sqlite

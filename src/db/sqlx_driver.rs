@@ -1,9 +1,9 @@
 //! The [`Driver`](super::Driver) implementation shared by the sqlx-backed
 //! drivers: only the database type and its argument buffer differ.
 
-/// Implement `Driver` for `$driver { pool: Pool<$db> }`.
+/// Implement `Driver` for `$driver { pool: super::pool::Pool<$conn> }`.
 macro_rules! sqlx_driver {
-    ($driver:ident, $db:ty, $args:ty, $dialect:expr, $migrate:path) => {
+    ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
             let mut out = <$args>::default();
             for arg in args {
@@ -29,30 +29,38 @@ macro_rules! sqlx_driver {
 
             async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                Ok(sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
-                    .fetch_all(&self.pool)
-                    .await?)
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
+                    .fetch_all(&mut *conn)
+                    .await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                Ok(sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
-                    .fetch_all(&self.pool)
-                    .await?)
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
+                    .fetch_all(&mut *conn)
+                    .await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 let args = arguments(stmt.args)?;
-                Ok(sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
-                    .fetch_one(&self.pool)
-                    .await?)
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
+                    .fetch_one(&mut *conn)
+                    .await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                Ok(sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
+                    .fetch_optional(&mut *conn)
+                    .await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn insert_task_then(
@@ -60,51 +68,57 @@ macro_rules! sqlx_driver {
                 insert: Statement,
                 then: AfterInsert,
             ) -> Result<TaskRow, StoreError> {
-                // The insert writes first, so SQLite takes its write lock at
-                // once (no read-then-upgrade "database is locked").
-                let mut tx = self.pool.begin().await?;
-                let args = arguments(insert.args)?;
-                let row = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let next = then(&row)?;
-                let args = arguments(next.args)?;
-                sqlx::query_with::<$db, _>(&next.sql, args)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row)
+                let mut conn = self.pool.get().await?;
+                let result = async {
+                    // The insert writes first, so SQLite takes its write lock
+                    // at once (no read-then-upgrade "database is locked").
+                    let mut tx = conn.begin().await?;
+                    let args = arguments(insert.args)?;
+                    let row = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let next = then(&row)?;
+                    let args = arguments(next.args)?;
+                    sqlx::query_with::<$db, _>(&next.sql, args)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(row)
+                }
+                .await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
                 let args = arguments(stmt.args)?;
-                let done = sqlx::query_with::<$db, _>(&stmt.sql, args)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected())
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query_with::<$db, _>(&stmt.sql, args)
+                    .execute(&mut *conn)
+                    .await;
+                Pool::<$conn>::checked(conn, result.map(|done| done.rows_affected()))
             }
 
             fn pool_state(&self) -> PoolState {
-                PoolState {
-                    open: self.pool.size(),
-                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-                }
+                self.pool.state()
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query::<$db>("SELECT 1").execute(&self.pool).await?;
-                Ok(())
+                let mut conn = self.pool.get().await?;
+                let result = sqlx::query::<$db>("SELECT 1").execute(&mut *conn).await;
+                Pool::<$conn>::checked(conn, result.map(drop))
             }
 
             async fn migrate(
                 &self,
                 cmd: MigrateCommand,
             ) -> Result<Vec<MigrationState>, StoreError> {
-                $migrate(&self.pool, cmd).await
+                let mut conn = self.pool.get().await?;
+                let result = $migrate(&mut *conn, cmd).await;
+                Pool::<$conn>::checked(conn, result)
             }
 
             async fn close(&self) {
-                self.pool.close().await;
+                self.pool.close();
             }
         }
     };

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""The SQLite twin of seed_scale.sql: seed_scale_sqlite.py DB WHALE OTHERS EACH."""
+import sqlite3
+import sys
+from datetime import datetime, timedelta, timezone
+
+from seed_sqlite import stamp
+
+
+def main() -> None:
+    path, whale, others, each = sys.argv[1], *map(int, sys.argv[2:5])
+    now = datetime.now(timezone.utc)
+    db = sqlite3.connect(path, timeout=30)
+    users = [("whale",)] + [(f"user-{u}",) for u in range(1, others + 1)]
+    db.executemany("INSERT INTO users (id, first_seen_at, last_seen_at) VALUES (?, ?, ?)",
+                   ((u, stamp(now), stamp(now)) for (u,) in users))
+    categories = ["work", "personal", "home", "other"]
+
+    def rows():
+        owners = [("whale", i) for i in range(1, whale + 1)]
+        owners += [(f"user-{i % others + 1}", i) for i in range(1, others * each + 1)]
+        for owner, i in owners:
+            created = stamp(now - timedelta(seconds=i))
+            due = None if i % 5 == 0 else stamp(now + timedelta(days=(i % 90) - 45))
+            yield (owner, f"Task {i}", f"task {i}", f"Details of task {i}",
+                   f"details of task {i}", int(i % 3 == 0), i % 3, categories[i % 4], due,
+                   created, created)
+
+    db.executemany(
+        "INSERT INTO tasks (user_id, title, title_search, description, description_search, "
+        "completed, priority, category, due_date, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+
+
+if __name__ == "__main__":
+    main()
