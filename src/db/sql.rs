@@ -76,7 +76,8 @@ impl Builder {
 }
 
 /// The columns every task query returns, in `TaskRow` order.
-const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, category, \
+/// The columns of a task, in the order `TaskRow` decodes them by position.
+pub(super) const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, category, \
                             due_date, version, created_at, updated_at";
 
 fn text(s: &str) -> Arg {
@@ -430,6 +431,27 @@ pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_columns_are_in_task_row_order() {
+        let names: Vec<&str> = TASK_COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "user_id",
+                "title",
+                "description",
+                "completed",
+                "priority",
+                "category",
+                "due_date",
+                "version",
+                "created_at",
+                "updated_at"
+            ]
+        );
+    }
 
     #[test]
     fn placeholders_follow_the_dialect() {
