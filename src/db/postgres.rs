@@ -4,7 +4,7 @@
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection};
 use sqlx::{Arguments, Connection, Postgres};
 
-use super::pool::Pool;
+use super::pool::{Pool, WriterTurn};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -25,6 +25,11 @@ impl PgDriver {
         Ok(Self {
             pool: Pool::new(opts, pool),
         })
+    }
+
+    /// PostgreSQL runs writers concurrently: no lane.
+    async fn lane(&self, _sql: &str) -> Result<Option<WriterTurn<'_>>, StoreError> {
+        Ok(None)
     }
 }
 

@@ -29,6 +29,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
                 let args = arguments(stmt.args)?;
+                let _lane = self.lane(&stmt.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
                     .fetch_all(&mut *conn)
@@ -38,6 +39,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
                 let args = arguments(stmt.args)?;
+                let _lane = self.lane(&stmt.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
                     .fetch_all(&mut *conn)
@@ -47,6 +49,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 let args = arguments(stmt.args)?;
+                let _lane = self.lane(&stmt.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
                     .fetch_one(&mut *conn)
@@ -56,6 +59,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
                 let args = arguments(stmt.args)?;
+                let _lane = self.lane(&stmt.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
                     .fetch_optional(&mut *conn)
@@ -68,6 +72,7 @@ macro_rules! sqlx_driver {
                 insert: Statement,
                 then: AfterInsert,
             ) -> Result<TaskRow, StoreError> {
+                let _lane = self.lane(&insert.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = async {
                     // The insert writes first, so SQLite takes its write lock
@@ -91,6 +96,7 @@ macro_rules! sqlx_driver {
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
                 let args = arguments(stmt.args)?;
+                let _lane = self.lane(&stmt.sql).await?;
                 let mut conn = self.pool.get().await?;
                 let result = sqlx::query_with::<$db, _>(&stmt.sql, args)
                     .execute(&mut *conn)
