@@ -149,28 +149,3 @@ fn connection_lost(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
-
-/// A first-come, first-served queue for writers (SQLite), bounded like a
-/// connection acquire: a writer that waits longer gets a 503.
-pub struct WriterLane {
-    lock: tokio::sync::Mutex<()>,
-    timeout: Duration,
-}
-
-/// A writer's turn; the next one goes when it is dropped.
-pub type WriterTurn<'a> = tokio::sync::MutexGuard<'a, ()>;
-
-impl WriterLane {
-    pub fn new(timeout: Duration) -> Self {
-        Self {
-            lock: tokio::sync::Mutex::new(()),
-            timeout,
-        }
-    }
-
-    pub async fn turn(&self) -> Result<WriterTurn<'_>, StoreError> {
-        tokio::time::timeout(self.timeout, self.lock.lock())
-            .await
-            .map_err(|_| StoreError::PoolTimedOut)
-    }
-}

@@ -4,7 +4,7 @@
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection};
 use sqlx::{Arguments, Connection, Postgres};
 
-use super::pool::{Pool, WriterTurn};
+use super::pool::Pool;
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -27,9 +27,17 @@ impl PgDriver {
         })
     }
 
-    /// PostgreSQL runs writers concurrently: no lane.
-    async fn lane(&self, _sql: &str) -> Result<Option<WriterTurn<'_>>, StoreError> {
-        Ok(None)
+    /// Readers and writers share one pool.
+    fn pool_for(&self, _sql: &str) -> &Pool<PgConnection> {
+        &self.pool
+    }
+
+    fn pool_state_all(&self) -> PoolState {
+        self.pool.state()
+    }
+
+    fn close_all(&self) {
+        self.pool.close();
     }
 }
 

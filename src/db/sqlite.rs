@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Arguments, Connection, Sqlite};
 
-use super::pool::{Pool, WriterLane, WriterTurn};
+use super::pool::Pool;
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -13,16 +13,24 @@ use super::{
 };
 
 pub struct SqliteDriver {
-    pool: Pool<SqliteConnection>,
-    writers: WriterLane,
+    /// Statements that only read.
+    readers: Pool<SqliteConnection>,
+    /// Everything else, on one connection: writers queue for it in arrival
+    /// order (at most the acquire timeout). SQLite writes one at a time
+    /// anyway; without the queue, concurrent writers poll its busy handler
+    /// (sleeping up to 100 ms between tries) and the unlucky ones wait
+    /// seconds. Other processes on the same file still meet the busy
+    /// timeout. `None` for an in-memory database, whose one connection
+    /// does everything.
+    writer: Option<Pool<SqliteConnection>>,
 }
 
-/// More connections do not make SQLite faster (one writer at a time; reads
-/// are CPU-bound on this process's cores), and each holds its own page
-/// cache (2 MB) and statement cache: 8 at most, whatever `DB_POOL_SIZE` and
+/// More reading connections do not make SQLite faster (reads are CPU-bound
+/// on this process's cores), and each holds its own page cache (2 MB) and
+/// statement cache: 8 at most, whatever `DB_POOL_SIZE` and
 /// `DB_MAX_OVERFLOW` allow. Measured: list and get 15-20% faster and peak
 /// RSS 47 MB instead of 100 MB with 8 rather than 30 (docs/benchmarks.md).
-const MAX_CONNECTIONS: u32 = 8;
+const MAX_READERS: u32 = 8;
 
 impl SqliteDriver {
     pub async fn connect(
@@ -42,42 +50,54 @@ impl SqliteDriver {
             .get_filename()
             .to_string_lossy()
             .starts_with("file:sqlx-in-memory");
+        let one = PoolOptions {
+            max_connections: 1,
+            ..pool.clone()
+        };
         if in_memory {
             // Every connection to `:memory:` is its own database: keep one,
             // for good (the pool drops only broken or idle connections).
-            let only = PoolOptions {
-                max_connections: 1,
-                ..pool.clone()
-            };
-            let pool = Pool::unreaped(opts, &only);
-            drop(pool.get().await?);
+            let readers = Pool::unreaped(opts, &one);
+            drop(readers.get().await?);
             return Ok(Self {
-                pool,
-                writers: WriterLane::new(only.acquire_timeout),
+                readers,
+                writer: None,
             });
         }
         // As for PostgreSQL: fail fast on a path that cannot be opened.
         SqliteConnection::connect_with(&opts).await?.close().await?;
-        let capped = PoolOptions {
-            max_connections: pool.max_connections.min(MAX_CONNECTIONS),
+        let readers = PoolOptions {
+            max_connections: pool.max_connections.clamp(1, MAX_READERS),
             ..pool.clone()
         };
         Ok(Self {
-            pool: Pool::new(opts, &capped),
-            writers: WriterLane::new(pool.acquire_timeout),
+            readers: Pool::new(opts.clone(), &readers),
+            writer: Some(Pool::new(opts, &one)),
         })
     }
 
-    /// Writers take turns in arrival order before they take a connection.
-    /// SQLite lets one write at a time; without the lane, writers poll its
-    /// busy handler (sleeping up to 100 ms between tries) and the unlucky
-    /// ones wait seconds. Other processes on the same file still meet the
-    /// busy timeout.
-    async fn lane(&self, sql: &str) -> Result<Option<WriterTurn<'_>>, StoreError> {
-        if sql.trim_start().starts_with("SELECT") {
-            return Ok(None);
+    fn pool_for(&self, sql: &str) -> &Pool<SqliteConnection> {
+        match &self.writer {
+            Some(writer) if !sql.trim_start().starts_with("SELECT") => writer,
+            _ => &self.readers,
         }
-        self.writers.turn().await.map(Some)
+    }
+
+    fn pool_state_all(&self) -> PoolState {
+        let mut state = self.readers.state();
+        if let Some(writer) = &self.writer {
+            let w = writer.state();
+            state.open += w.open;
+            state.idle += w.idle;
+        }
+        state
+    }
+
+    fn close_all(&self) {
+        self.readers.close();
+        if let Some(writer) = &self.writer {
+            writer.close();
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The [`Driver`](super::Driver) implementation shared by the sqlx-backed
 //! drivers: only the database type and its argument buffer differ.
 
-/// Implement `Driver` for `$driver { pool: super::pool::Pool<$conn> }`.
+/// Implement `Driver` for `$driver`, which has `pool_for(sql) -> &Pool<$conn>`
+/// (the pool a statement runs on), `pool_state_all()` and `close_all()`.
 macro_rules! sqlx_driver {
     ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
@@ -29,8 +30,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let _lane = self.lane(&stmt.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&stmt.sql).get().await?;
                 let result = sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
                     .fetch_all(&mut *conn)
                     .await;
@@ -39,8 +39,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let _lane = self.lane(&stmt.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&stmt.sql).get().await?;
                 let result = sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
                     .fetch_all(&mut *conn)
                     .await;
@@ -49,8 +48,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 let args = arguments(stmt.args)?;
-                let _lane = self.lane(&stmt.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&stmt.sql).get().await?;
                 let result = sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
                     .fetch_one(&mut *conn)
                     .await;
@@ -59,8 +57,7 @@ macro_rules! sqlx_driver {
 
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let _lane = self.lane(&stmt.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&stmt.sql).get().await?;
                 let result = sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
                     .fetch_optional(&mut *conn)
                     .await;
@@ -72,8 +69,7 @@ macro_rules! sqlx_driver {
                 insert: Statement,
                 then: AfterInsert,
             ) -> Result<TaskRow, StoreError> {
-                let _lane = self.lane(&insert.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&insert.sql).get().await?;
                 let result = async {
                     // The insert writes first, so SQLite takes its write lock
                     // at once (no read-then-upgrade "database is locked").
@@ -96,8 +92,7 @@ macro_rules! sqlx_driver {
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
                 let args = arguments(stmt.args)?;
-                let _lane = self.lane(&stmt.sql).await?;
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for(&stmt.sql).get().await?;
                 let result = sqlx::query_with::<$db, _>(&stmt.sql, args)
                     .execute(&mut *conn)
                     .await;
@@ -105,11 +100,11 @@ macro_rules! sqlx_driver {
             }
 
             fn pool_state(&self) -> PoolState {
-                self.pool.state()
+                self.pool_state_all()
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for("SELECT 1").get().await?;
                 let result = sqlx::query::<$db>("SELECT 1").execute(&mut *conn).await;
                 Pool::<$conn>::checked(conn, result.map(drop))
             }
@@ -118,13 +113,13 @@ macro_rules! sqlx_driver {
                 &self,
                 cmd: MigrateCommand,
             ) -> Result<Vec<MigrationState>, StoreError> {
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.pool_for("migrate").get().await?;
                 let result = $migrate(&mut *conn, cmd).await;
                 Pool::<$conn>::checked(conn, result)
             }
 
             async fn close(&self) {
-                self.pool.close();
+                self.close_all();
             }
         }
     };
