@@ -25,13 +25,31 @@ const BUCKETS: [f64; 14] = [
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), &BUCKETS)
             .expect("buckets are not empty")
             .install_recorder()
-            .expect("no other metrics recorder is installed")
+            .expect("no other metrics recorder is installed");
+        // A histogram keeps every sample until upkeep folds it into its
+        // buckets, which `install_recorder` leaves to the caller: without
+        // a scrape of /metrics, memory grew by every request's latency (the
+        // soak found it: RSS up about 60 kB/s). Fold them every 5 s.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("a thread can be spawned");
+        handle
     })
 }
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Install the recorder; call before serving so that the first requests count.
 pub fn init() {
