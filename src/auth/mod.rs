@@ -124,7 +124,11 @@ struct VerifiedTokens {
     cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
 }
 
-/// Entries live until their token expires (moka drops them then).
+/// The longest a verified token is remembered before it is checked again.
+const MAX_REMEMBERED_SECS: u64 = 3600;
+
+/// Entries live until their token expires (moka drops them then), an hour
+/// at most.
 struct UntilExpiry;
 
 impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
@@ -134,8 +138,12 @@ impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
         value: &Arc<Verified>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        let left = value.refused_from - chrono::Utc::now().timestamp();
-        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+        // Capped: a token valid for years is verified again after an hour
+        // (and a huge `exp` cannot overflow the cache's clock).
+        let left = value.refused_from.saturating_sub(chrono::Utc::now().timestamp());
+        Some(Duration::from_secs(
+            u64::try_from(left).unwrap_or(0).min(MAX_REMEMBERED_SECS),
+        ))
     }
 }
 
