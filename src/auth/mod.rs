@@ -140,7 +140,9 @@ impl moka::Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
     ) -> Option<Duration> {
         // Capped: a token valid for years is verified again after an hour
         // (and a huge `exp` cannot overflow the cache's clock).
-        let left = value.refused_from.saturating_sub(chrono::Utc::now().timestamp());
+        let left = value
+            .refused_from
+            .saturating_sub(chrono::Utc::now().timestamp());
         Some(Duration::from_secs(
             u64::try_from(left).unwrap_or(0).min(MAX_REMEMBERED_SECS),
         ))
