@@ -30,6 +30,7 @@ fn authenticator(jwks: &FakeJwks, token_cache_size: u64) -> Authenticator {
         issuers: vec![jwks.base.clone()],
         audiences: vec![jwks.base.clone()],
         user_claims: vec!["sub".into()],
+        jwks_user_claims: vec!["sub".into()],
         leeway: Duration::from_secs(30),
         token_cache_size,
         jwks: Some(JwksSettings {

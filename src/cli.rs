@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::{UserClaim, mint_token, random_secret};
+use crate::auth::{UserClaim, mint_configured_token, mint_token, random_secret};
 use crate::config::{Config, LogFormat, Settings, log_filter};
 use crate::db::MigrateCommand;
 use crate::startup::{Application, connect_store};
@@ -128,12 +128,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Openapi => unreachable!("handled above"),
         Command::Token { user, ttl, claim } => {
-            let secret = config
-                .auth
-                .secret
-                .as_ref()
-                .context("BETTER_AUTH_SECRET: not set; `todo-api token` signs with it")?;
-            println!("{}", mint_token(secret, &user, ttl, claim)?);
+            // With the configured iss/aud, so that this server accepts it.
+            let token = mint_configured_token(&config.auth, &user, ttl, claim)
+                .context("BETTER_AUTH_SECRET: not set; `todo-api token` signs with it")??;
+            println!("{token}");
             Ok(())
         }
     }

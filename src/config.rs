@@ -13,7 +13,13 @@ pub use crate::auth::jwks::JwksSettings;
 use crate::http::ratelimit::Rate;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
+/// The user-id claims of HS* tokens unless `JWT_USER_CLAIM` is set (seed 000
+/// puts the user in `user_id`).
 pub const DEFAULT_USER_CLAIMS: &str = "user_id,sub";
+/// The user-id claim of JWKS-verified tokens unless `JWT_USER_CLAIM` is set:
+/// Better Auth's `jwt()` copies the whole user row into its tokens, so a
+/// user-editable field named `user_id` must not be able to name the user.
+pub const DEFAULT_JWKS_USER_CLAIMS: &str = "sub";
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 8000;
 /// Below this, a shared secret is refused in production.
@@ -45,9 +51,10 @@ pub struct Settings {
     /// Accepted audiences (comma list).
     #[arg(long, global = true, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// Claims tried in order for the user id.
-    #[arg(long, global = true, env = "JWT_USER_CLAIM", default_value = DEFAULT_USER_CLAIMS)]
-    pub jwt_user_claim: String,
+    /// Claims tried in order for the user id (default: user_id,sub for HS*
+    /// tokens, sub for JWKS-verified ones; when set, for every token).
+    #[arg(long, global = true, env = "JWT_USER_CLAIM")]
+    pub jwt_user_claim: Option<String>,
     /// Least seconds between JWKS fetches triggered by unknown kids (also the
     /// floor under the JWKS server's max-age).
     #[arg(
@@ -160,6 +167,47 @@ pub struct Settings {
     /// Apply pending migrations when serving.
     #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,
+    /// Most client connections open at once (default: from the open-file limit).
+    #[arg(long, global = true, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// A connection with no request in flight for this long is closed, in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "IDLE_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub idle_timeout_seconds: u64,
+    /// Most tasks one user may have (creates beyond it are 409).
+    #[arg(
+        long,
+        global = true,
+        env = "MAX_TASKS_PER_USER",
+        default_value_t = 100_000
+    )]
+    pub max_tasks_per_user: u32,
+    /// Most database operations of one user at once; more wait their turn.
+    #[arg(long, global = true, env = "USER_DB_CONCURRENCY", default_value_t = 4)]
+    pub user_db_concurrency: u32,
+    /// Longest one database statement may run, in milliseconds (then 503).
+    #[arg(
+        long,
+        global = true,
+        env = "STATEMENT_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub statement_timeout_ms: u64,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090), not on the API port.
+    #[arg(long, global = true, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// How often expired Idempotency-Key records are swept, in seconds (0: never).
+    #[arg(
+        long,
+        global = true,
+        env = "IDEMPOTENCY_SWEEP_SECONDS",
+        default_value_t = 600
+    )]
+    pub idempotency_sweep_seconds: u64,
 }
 
 impl Default for Settings {
@@ -171,7 +219,7 @@ impl Default for Settings {
             jwks_url: None,
             jwt_issuer: None,
             jwt_audience: None,
-            jwt_user_claim: DEFAULT_USER_CLAIMS.into(),
+            jwt_user_claim: None,
             jwt_leeway_seconds: 30,
             token_cache_size: 10_000,
             jwks_cooldown_seconds: 10,
@@ -193,6 +241,13 @@ impl Default for Settings {
             rate_limit_ip_burst: 0,
             rate_limit_user_per_second: 0,
             rate_limit_user_burst: 0,
+            max_connections: None,
+            idle_timeout_seconds: 60,
+            max_tasks_per_user: 100_000,
+            user_db_concurrency: 4,
+            statement_timeout_ms: 5_000,
+            metrics_addr: None,
+            idempotency_sweep_seconds: 600,
         }
     }
 }
@@ -397,11 +452,20 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub pool: crate::db::PoolOptions,
+    pub user_limits: crate::db::UserLimits,
     pub production: bool,
     pub auto_migrate: bool,
     pub request_timeout: Duration,
     pub rate_limit_ip: Option<crate::http::ratelimit::Rate>,
     pub rate_limit_user: Option<crate::http::ratelimit::Rate>,
+    /// Client connections open at once; `None`: from the open-file limit.
+    pub max_connections: Option<u32>,
+    /// A connection with no request in flight this long is closed.
+    pub idle_timeout: Duration,
+    /// Where `/metrics` is served instead of the API port.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How often expired Idempotency-Key records are swept (`None`: never).
+    pub idempotency_sweep: Option<Duration>,
 }
 
 /// What the token verifier needs.
@@ -411,7 +475,10 @@ pub struct AuthConfig {
     pub secret: Option<Secret>,
     pub issuers: Vec<String>,
     pub audiences: Vec<String>,
+    /// User-id claims of HS* tokens, tried in order.
     pub user_claims: Vec<String>,
+    /// User-id claims of JWKS-verified tokens.
+    pub jwks_user_claims: Vec<String>,
     pub leeway: Duration,
     /// How many verified JWTs are remembered (0: none).
     pub token_cache_size: u64,
@@ -481,7 +548,16 @@ fn comma_list(s: Option<&str>) -> Vec<String> {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
-        let production = s.environment.trim().eq_ignore_ascii_case("production");
+        let production = match s.environment.trim().to_ascii_lowercase().as_str() {
+            "production" => true,
+            "development" | "" => false,
+            other => {
+                return Err(fail(
+                    "ENVIRONMENT",
+                    format!("{other:?} is neither \"development\" nor \"production\""),
+                ));
+            }
+        };
         let database = DatabaseUrl::parse(&s.database_url)?;
         let secret = s
             .better_auth_secret
@@ -532,9 +608,34 @@ impl Config {
                 _ => {}
             }
         }
-        let user_claims = comma_list(Some(&s.jwt_user_claim));
-        if user_claims.is_empty() {
-            return Err(fail("JWT_USER_CLAIM", "names no claim"));
+        // Blank counts as unset, as for every setting here.
+        let (user_claims, jwks_user_claims) = match given(&s.jwt_user_claim) {
+            Some(list) => {
+                let claims = comma_list(Some(list));
+                if claims.is_empty() {
+                    return Err(fail("JWT_USER_CLAIM", "names no claim"));
+                }
+                (claims.clone(), claims)
+            }
+            None => (
+                comma_list(Some(DEFAULT_USER_CLAIMS)),
+                comma_list(Some(DEFAULT_JWKS_USER_CLAIMS)),
+            ),
+        };
+        let metrics_addr = match given(&s.metrics_addr) {
+            Some(a) => Some(a.trim().parse().map_err(|_| {
+                fail(
+                    "METRICS_ADDR",
+                    format!("{a:?} is not an address such as 127.0.0.1:9090"),
+                )
+            })?),
+            None => None,
+        };
+        if s.user_db_concurrency == 0 {
+            return Err(fail("USER_DB_CONCURRENCY", "must be at least 1"));
+        }
+        if s.max_connections == Some(0) {
+            return Err(fail("MAX_CONNECTIONS", "must be at least 1"));
         }
         let cors_origins = comma_list(s.cors_origins.as_deref())
             .into_iter()
@@ -553,15 +654,18 @@ impl Config {
             database,
             auth: AuthConfig {
                 secret,
-                issuers: match s.jwt_issuer.as_deref() {
+                // Blank (`JWT_ISSUER=` in a .env) is unset: the checks stay on
+                // with BETTER_AUTH_URL's defaults rather than turning off.
+                issuers: match given(&s.jwt_issuer) {
                     Some(list) => comma_list(Some(list)),
                     None => better_auth_identities(s),
                 },
-                audiences: match s.jwt_audience.as_deref() {
+                audiences: match given(&s.jwt_audience) {
                     Some(list) => comma_list(Some(list)),
                     None => better_auth_identities(s),
                 },
                 user_claims,
+                jwks_user_claims,
                 leeway: Duration::from_secs(s.jwt_leeway_seconds),
                 token_cache_size: s.token_cache_size,
                 jwks,
@@ -573,12 +677,23 @@ impl Config {
             pool: crate::db::PoolOptions {
                 max_connections: s.db_pool_size + s.db_max_overflow,
                 acquire_timeout: Duration::from_secs(5),
+                statement_timeout: Duration::from_millis(s.statement_timeout_ms.max(1)),
+            },
+            user_limits: crate::db::UserLimits {
+                concurrency: s.user_db_concurrency,
+                max_tasks: s.max_tasks_per_user,
+                wait: Duration::from_secs(5),
             },
             production,
             auto_migrate: s.auto_migrate,
             request_timeout: Duration::from_secs(s.request_timeout_seconds.max(1)),
             rate_limit_ip: Rate::new(s.rate_limit_ip_per_second, s.rate_limit_ip_burst),
             rate_limit_user: Rate::new(s.rate_limit_user_per_second, s.rate_limit_user_burst),
+            max_connections: s.max_connections,
+            idle_timeout: Duration::from_secs(s.idle_timeout_seconds.max(1)),
+            metrics_addr,
+            idempotency_sweep: (s.idempotency_sweep_seconds > 0)
+                .then(|| Duration::from_secs(s.idempotency_sweep_seconds)),
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod db;
 pub mod http;
 pub mod startup;

@@ -4,20 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::extract::Request;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
 use crate::auth::{Authenticator, SeenUsers};
 use crate::config::{Config, DatabaseUrl};
+use crate::connection::{self, ConnectionLimits};
 use crate::db::{self, MigrateCommand, Store, StoreError};
 use crate::http::{self, AppState};
 
@@ -31,7 +24,7 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     loop {
         let attempt_result = tokio::time::timeout(
             config.pool.acquire_timeout,
-            db::connect(&config.database, &config.pool),
+            db::connect(&config.database, &config.pool, config.user_limits),
         )
         .await
         .unwrap_or(Err(StoreError::ConnectTimeout));
@@ -60,13 +53,14 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
 pub struct Application {
     listener: TcpListener,
     port: u16,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     config: Config,
 }
 
 impl Application {
     /// Connect, migrate (unless disabled) and bind `config.host:config.port`
-    /// (port 0 picks a free one).
+    /// (port 0 picks a free one), and `METRICS_ADDR` when set.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         http::metrics::init();
         let store = connect_store(&config).await?;
@@ -90,9 +84,18 @@ impl Application {
             .await
             .with_context(|| format!("API_HOST/API_PORT: cannot listen on {addr}"))?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             port,
+            metrics_listener,
             state,
             config,
         })
@@ -102,8 +105,30 @@ impl Application {
         self.port
     }
 
+    /// The port of the `/metrics` listener, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// What bounds a client connection, from the configuration.
+    fn connection_limits(&self) -> ConnectionLimits {
+        let config = &self.config;
+        ConnectionLimits {
+            max_connections: config.max_connections.map_or_else(
+                || connection::default_max_connections(config.pool.max_connections),
+                |n| usize::try_from(n).unwrap_or(usize::MAX),
+            ),
+            // Headers must arrive within this (slowloris), and a first
+            // request at all; bodies are bounded by the request timeout.
+            header_timeout: HEADER_READ_TIMEOUT.min(config.request_timeout),
+            idle_timeout: config.idle_timeout,
+            write_timeout: config.request_timeout,
+        }
     }
 
     /// Serve until `shutdown` resolves; in-flight requests are finished.
@@ -111,18 +136,40 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let limits = self.connection_limits();
+        tracing::debug!(
+            max_connections = limits.max_connections,
+            "connection limits"
+        );
         let store = self.state.store.clone();
+        let sweeper = self
+            .config
+            .idempotency_sweep
+            .map(|every| tokio::spawn(sweep_idempotency_keys(store.clone(), every)));
+        let metrics = self.metrics_listener.map(|listener| {
+            let app = http::metrics_router(self.state.clone());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(connection::serve(listener, app, limits, async move {
+                let _ = stopped.await;
+            }));
+            (stop, task)
+        });
         let router = http::router(
             self.state,
             &self.config.cors_origins,
             self.config.request_timeout,
+            metrics.is_some(),
         );
         // Before routing, so that `/api/tasks/` finds `/api/tasks`.
         let app = MapRequestLayer::new(http::trim_trailing_slash).layer(router);
-        // Headers must arrive within this (slowloris); bodies are bounded by
-        // the request timeout.
-        let header_timeout = HEADER_READ_TIMEOUT.min(self.config.request_timeout);
-        serve(self.listener, app, header_timeout, shutdown).await;
+        connection::serve(self.listener, app, limits, shutdown).await;
+        if let Some((stop, task)) = metrics {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         store.close().await;
         Ok(())
     }
@@ -136,62 +183,18 @@ impl Application {
 /// Longest a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accept connections until `shutdown`, then let those open finish their
-/// requests. Like `axum::serve`, plus a header-read timeout.
-async fn serve<S>(
-    listener: TcpListener,
-    app: S,
-    header_timeout: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) where
-    S: tower::Service<
-            Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+/// Delete expired Idempotency-Key records every `every`, whichever user
+/// they belong to (a user who never comes back would otherwise keep theirs).
+async fn sweep_idempotency_keys(store: Store, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
     loop {
-        let (stream, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off briefly.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = tower::ServiceExt::map_request(app.clone(), move |req: Request<Incoming>| {
-            let mut req = req.map(Body::new);
-            req.extensions_mut().insert(ConnectInfo(addr));
-            req
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        ticks.tick().await;
+        match store.sweep_expired_keys().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "swept expired Idempotency-Key records"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep Idempotency-Key records"),
+        }
     }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 async fn shutdown_signal() {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -53,7 +53,9 @@ impl FromRequestParts<AppState> for AuthUser {
         tracing::Span::current().record("user_id", identity.user_id.as_str());
         state.limits.check_user(&identity.user_id)?;
 
-        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await {
+        // Fails closed: a `user_id` segment that is not UTF-8 is a 422, not
+        // a skipped check.
+        if let Some(params) = crate::http::extract::path_params(parts, state).await? {
             let path_user = params.iter().find(|(k, _)| *k == "user_id").map(|(_, v)| v);
             if path_user.is_some_and(|u| u != identity.user_id) {
                 tracing::warn!("user id in path does not match the token");

@@ -102,7 +102,10 @@ pub struct Authenticator {
     jwks: Option<Arc<JwksCache>>,
     sessions: Option<SessionStore>,
     rules: ClaimRules,
+    /// User-id claims of HS* tokens.
     user_claims: Vec<String>,
+    /// User-id claims of JWKS-verified tokens (`sub` unless configured).
+    jwks_user_claims: Vec<String>,
     verified: Option<VerifiedTokens>,
 }
 
@@ -187,6 +190,11 @@ impl Authenticator {
                 audiences: cfg.audiences.clone(),
             },
             user_claims: cfg.user_claims.clone(),
+            jwks_user_claims: if cfg.jwks_user_claims.is_empty() {
+                vec!["sub".to_owned()]
+            } else {
+                cfg.jwks_user_claims.clone()
+            },
             verified: VerifiedTokens::new(cfg.token_cache_size),
         }
     }
@@ -254,37 +262,43 @@ impl Authenticator {
         }
         let claims = jws.claims()?;
         let refused_from = self.rules.check(&claims, chrono::Utc::now().timestamp())?;
+        let user_claims = if key.is_some() {
+            &self.jwks_user_claims
+        } else {
+            &self.user_claims
+        };
         Ok(Verified {
-            identity: self.identity(&claims)?,
+            identity: identity(user_claims, &claims)?,
             refused_from,
             key,
         })
     }
+}
 
-    fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, AuthFailure> {
-        let text = |name: &str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let user_id = self
-            .user_claims
-            .iter()
-            .find_map(|c| text(c))
-            .filter(|id| id.chars().count() <= MAX_USER_ID_CHARS && !id.contains('\0'))
-            .ok_or(AuthFailure::NoUser)?;
-        let bounded = |name: &str| {
-            text(name)
-                .filter(|s| s.len() <= 320 && !s.contains('\0'))
-                .map(str::to_owned)
-        };
-        Ok(Identity {
-            user_id: user_id.to_owned(),
-            email: bounded("email"),
-            name: bounded("name"),
-        })
-    }
+/// The user a token's claims name: the first non-empty string among
+/// `user_claims`, with its email and name when present.
+fn identity(user_claims: &[String], claims: &Map<String, Value>) -> Result<Identity, AuthFailure> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let user_id = user_claims
+        .iter()
+        .find_map(|c| text(c))
+        .filter(|id| id.chars().count() <= MAX_USER_ID_CHARS && !id.contains('\0'))
+        .ok_or(AuthFailure::NoUser)?;
+    let bounded = |name: &str| {
+        text(name)
+            .filter(|s| s.len() <= 320 && !s.contains('\0'))
+            .map(str::to_owned)
+    };
+    Ok(Identity {
+        user_id: user_id.to_owned(),
+        email: bounded("email"),
+        name: bounded("name"),
+    })
 }
 
 /// Constant-time check of an HS256/384/512 signature.
@@ -318,6 +332,32 @@ pub fn mint_token(
     ttl: Duration,
     claim: UserClaim,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    mint(secret, user, ttl, claim, None, None)
+}
+
+/// Mint an HS256 token that a server with `auth` accepts: signed with its
+/// secret, carrying the first configured `iss` and `aud` when it checks them
+/// (`todo-api token`). `None` when no secret is configured.
+pub fn mint_configured_token(
+    auth: &AuthConfig,
+    user: &str,
+    ttl: Duration,
+    claim: UserClaim,
+) -> Option<Result<String, jsonwebtoken::errors::Error>> {
+    let secret = auth.secret.as_ref()?;
+    let iss = auth.issuers.first().map(String::as_str);
+    let aud = auth.audiences.first().map(String::as_str);
+    Some(mint(secret, user, ttl, claim, iss, aud))
+}
+
+fn mint(
+    secret: &Secret,
+    user: &str,
+    ttl: Duration,
+    claim: UserClaim,
+    iss: Option<&str>,
+    aud: Option<&str>,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let now = chrono::Utc::now().timestamp();
     let mut claims = Map::new();
     let name = match claim {
@@ -330,6 +370,12 @@ pub fn mint_token(
         "exp".into(),
         Value::from(now.saturating_add(ttl.as_secs() as i64)),
     );
+    if let Some(iss) = iss {
+        claims.insert("iss".into(), Value::from(iss));
+    }
+    if let Some(aud) = aud {
+        claims.insert("aud".into(), Value::from(aud));
+    }
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

@@ -40,6 +40,10 @@ pub(super) async fn postgres(
 ) -> Result<Vec<MigrationState>, StoreError> {
     if cmd != MigrateCommand::Status {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // A migration may take longer than a request's statement may.
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(PG_MIGRATION_LOCK)
             .execute(&mut *tx)

@@ -5,6 +5,7 @@
 //! user's task and a missing task are the same `None`, so isolation is a
 //! property of these signatures rather than of each handler's care.
 
+mod gate;
 mod migrate;
 mod pool;
 mod postgres;
@@ -36,6 +37,13 @@ pub enum StoreError {
     ConnectTimeout,
     #[error("no database connection became free in time")]
     PoolTimedOut,
+    /// The user already has `USER_DB_CONCURRENCY` operations running, and
+    /// none finished in time.
+    #[error("too many concurrent database operations for this user")]
+    UserBusy,
+    /// The user has `MAX_TASKS_PER_USER` tasks.
+    #[error("the user has the most tasks allowed")]
+    TaskLimit,
 }
 
 impl StoreError {
@@ -53,12 +61,18 @@ impl StoreError {
                 ) || e.as_database_error().is_some_and(|d| {
                     let code = d.code().unwrap_or_default();
                     if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                        // SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
-                        code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+                        // SQLITE_BUSY / SQLITE_LOCKED and their extended
+                        // codes; SQLITE_INTERRUPT: the statement timeout.
+                        code.parse::<i32>()
+                            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 9))
                     } else {
                         // PostgreSQL class 08 (connection), 57P (shutdown),
-                        // 53300 (too many connections).
-                        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                        // 53300 (too many connections), 57014 (cancelled:
+                        // the statement timeout).
+                        code.starts_with("08")
+                            || code.starts_with("57P")
+                            || code == "53300"
+                            || code == "57014"
                     }
                 })
             }
@@ -208,12 +222,13 @@ pub trait Driver: Send + Sync + 'static {
     async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError>;
     /// Run a statement; the number of rows it affected.
     async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
-    /// Insert a task and run `then` (made from the new row) in one transaction.
+    /// Insert a task and run `then` (made from the new row) in one
+    /// transaction; `None` (and nothing written) when the insert added no row.
     async fn insert_task_then(
         &self,
         insert: Statement,
         then: AfterInsert,
-    ) -> Result<TaskRow, StoreError>;
+    ) -> Result<Option<TaskRow>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections open and idle, for `/metrics`.
     fn pool_state(&self) -> PoolState;
@@ -226,6 +241,29 @@ pub trait Driver: Send + Sync + 'static {
 pub struct PoolOptions {
     pub max_connections: u32,
     pub acquire_timeout: std::time::Duration,
+    /// Longest one statement may run (then it is cancelled: a 503).
+    pub statement_timeout: std::time::Duration,
+}
+
+/// What one user may cost the database.
+#[derive(Debug, Clone, Copy)]
+pub struct UserLimits {
+    /// Operations of one user running at once; more wait their turn.
+    pub concurrency: u32,
+    /// Tasks one user may have.
+    pub max_tasks: u32,
+    /// Longest an operation waits for its turn.
+    pub wait: std::time::Duration,
+}
+
+impl Default for UserLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            max_tasks: 100_000,
+            wait: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 /// How long an Idempotency-Key holds its first response (SPEC 7).
@@ -262,12 +300,16 @@ pub enum Write<T> {
 }
 
 /// Open a pool for `url` and check that the database answers.
-pub async fn connect(url: &DatabaseUrl, pool: &PoolOptions) -> Result<Store, StoreError> {
+pub async fn connect(
+    url: &DatabaseUrl,
+    pool: &PoolOptions,
+    limits: UserLimits,
+) -> Result<Store, StoreError> {
     let driver: Arc<dyn Driver> = match url {
         DatabaseUrl::Sqlite(opts) => Arc::new(sqlite::SqliteDriver::connect(opts, pool).await?),
         DatabaseUrl::Postgres(opts) => Arc::new(postgres::PgDriver::connect(opts, pool).await?),
     };
-    Ok(Store::new(driver))
+    Ok(Store::new(driver, limits))
 }
 
 /// Counts of a user's tasks (SPEC 5.3).
@@ -295,21 +337,47 @@ pub struct Page {
     pub total: i64,
 }
 
-/// The task store every handler uses.
+/// The task store every handler uses. Every method that touches a user's
+/// rows first waits for one of that user's turns ([`gate`]).
 #[derive(Clone)]
 pub struct Store {
     driver: Arc<dyn Driver>,
     dialect: Dialect,
+    gate: Arc<gate::UserGate>,
+    max_tasks: u32,
 }
+
+/// Expired Idempotency-Key records are swept this many at a time.
+const SWEEP_BATCH: i64 = 1000;
 
 fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
     rows.into_iter().next().map(Task::try_from).transpose()
 }
 
 impl Store {
-    pub fn new(driver: Arc<dyn Driver>) -> Self {
+    pub fn new(driver: Arc<dyn Driver>, limits: UserLimits) -> Self {
         let dialect = driver.dialect();
-        Self { driver, dialect }
+        Self {
+            driver,
+            dialect,
+            gate: gate::UserGate::new(limits.concurrency, limits.wait),
+            max_tasks: limits.max_tasks,
+        }
+    }
+
+    /// Delete every user's Idempotency-Key records older than their 24 hours,
+    /// in batches; how many were deleted.
+    pub async fn sweep_expired_keys(&self) -> Result<u64, StoreError> {
+        let before = now() - chrono::Duration::from_std(IDEMPOTENCY_TTL).expect("small");
+        let mut deleted = 0;
+        loop {
+            let stmt = sql::sweep_keys(self.dialect, before, SWEEP_BATCH);
+            let n = self.driver.execute(stmt).await?;
+            deleted += n;
+            if n < SWEEP_BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
     }
 
     pub fn pool_state(&self) -> PoolState {
@@ -335,19 +403,23 @@ impl Store {
         email: Option<&str>,
         name: Option<&str>,
     ) -> Result<(), StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let stmt = sql::upsert_user(self.dialect, user, email, name, now());
         self.driver.execute(stmt).await.map(drop)
     }
 
+    /// Create a task; [`StoreError::TaskLimit`] when the user has the most
+    /// tasks allowed.
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
-        let stmt = sql::insert_task(self.dialect, user, input, now());
-        first(self.driver.fetch_tasks(stmt).await?)?
-            .ok_or_else(|| StoreError::Corrupt("INSERT returned no row".into()))
+        let _turn = self.gate.enter(user).await?;
+        let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
+        first(self.driver.fetch_tasks(stmt).await?)?.ok_or(StoreError::TaskLimit)
     }
 
     /// Claim an Idempotency-Key for a first request, or say what it already
     /// holds. `hash` fingerprints the request body.
     pub async fn claim_key(&self, user: &str, key: &str, hash: &str) -> Result<Claim, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let now = now();
         let expired = now - chrono::Duration::from_std(IDEMPOTENCY_TTL).expect("small");
         let abandoned = now - chrono::Duration::from_std(ABANDONED_AFTER).expect("small");
@@ -387,7 +459,8 @@ impl Store {
         key: &str,
         input: &TaskInput,
     ) -> Result<Task, StoreError> {
-        let insert = sql::insert_task(self.dialect, user, input, now());
+        let _turn = self.gate.enter(user).await?;
+        let insert = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
         let then: AfterInsert = Box::new(move |row: &TaskRow| {
             let task = Task::try_from(row.clone())?;
@@ -402,16 +475,26 @@ impl Store {
                 body,
             ))
         });
-        Task::try_from(self.driver.insert_task_then(insert, then).await?)
+        match self.driver.insert_task_then(insert, then).await? {
+            Some(row) => Task::try_from(row),
+            None => Err(StoreError::TaskLimit),
+        }
     }
 
     /// Give up a claim whose request failed, so that a retry runs afresh.
     pub async fn release_key(&self, user: &str, key: &str) -> Result<(), StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let stmt = sql::release_key(self.dialect, user, key);
         self.driver.execute(stmt).await.map(drop)
     }
 
     pub async fn get_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        self.read_task(user, id).await
+    }
+
+    /// [`get_task`](Self::get_task) within a turn already taken.
+    async fn read_task(&self, user: &str, id: i64) -> Result<Option<Task>, StoreError> {
         first(
             self.driver
                 .fetch_tasks(sql::get_task(self.dialect, user, id))
@@ -427,6 +510,7 @@ impl Store {
         versions: Option<&[i64]>,
         input: &TaskInput,
     ) -> Result<Write<Task>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
         self.write_task(t, |d| sql::replace_task(d, t, input, now()))
             .await
@@ -440,9 +524,10 @@ impl Store {
         versions: Option<&[i64]>,
         patch: &TaskPatch,
     ) -> Result<Write<Task>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
         if patch.is_empty() {
-            return Ok(match self.get_task(user, id).await? {
+            return Ok(match self.read_task(user, id).await? {
                 None => Write::Missing,
                 Some(task) if versions.is_some_and(|v| !v.contains(&task.version)) => Write::Stale,
                 Some(task) => Write::Done(task),
@@ -458,6 +543,7 @@ impl Store {
         id: i64,
         versions: Option<&[i64]>,
     ) -> Result<Write<Task>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
         self.write_task(t, |d| sql::toggle_task(d, t, now())).await
     }
@@ -468,6 +554,7 @@ impl Store {
         id: i64,
         versions: Option<&[i64]>,
     ) -> Result<Write<()>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
         let deleted = if versions.is_some_and(<[i64]>::is_empty) {
             false
@@ -498,7 +585,7 @@ impl Store {
     async fn settle<T>(&self, t: Target<'_>, row: Option<T>) -> Result<Write<T>, StoreError> {
         Ok(match row {
             Some(done) => Write::Done(done),
-            None if t.versions.is_some() && self.get_task(t.user, t.id).await?.is_some() => {
+            None if t.versions.is_some() && self.read_task(t.user, t.id).await?.is_some() => {
                 Write::Stale
             }
             None => Write::Missing,
@@ -506,6 +593,7 @@ impl Store {
     }
 
     pub async fn list_tasks(&self, user: &str, q: &ListQuery) -> Result<Page, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let now = now();
         let limit = q.page_size();
         let stmt = sql::list_tasks(self.dialect, user, &q.filter, limit, q.offset, now);
@@ -529,6 +617,7 @@ impl Store {
     }
 
     pub async fn stats(&self, user: &str) -> Result<Stats, StoreError> {
+        let _turn = self.gate.enter(user).await?;
         let rows = self
             .driver
             .fetch_stats(sql::stats(self.dialect, user, now()))

@@ -9,7 +9,10 @@
 //! hung up) is safe to reuse: sqlx drains what is left of the previous
 //! exchange before it sends the next statement.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
 use sqlx::{ConnectOptions, Connection};
@@ -24,33 +27,91 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// database failover or a pooler's rebalancing is picked up.
 const MAX_LIFETIME: Duration = Duration::from_secs(1800);
 
+/// When a connection's statement must stop: milliseconds since [`EPOCH`],
+/// 0 while no statement runs. Shared with the connection's own time check
+/// (SQLite's progress handler); PostgreSQL enforces its limit itself.
+#[derive(Clone, Default)]
+pub struct Deadline(Arc<AtomicU64>);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Deadline {
+    /// Start the clock for one statement; it stops when the guard drops.
+    pub fn arm(&self, limit: Duration) -> Armed<'_> {
+        let limit = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        let at = millis_since_epoch().saturating_add(limit).max(1);
+        self.0.store(at, Ordering::Relaxed);
+        Armed(self)
+    }
+
+    /// Whether the running statement is past its time.
+    pub fn passed(&self) -> bool {
+        let at = self.0.load(Ordering::Relaxed);
+        at != 0 && millis_since_epoch() >= at
+    }
+}
+
+/// A running statement's clock; dropping it stops the clock.
+pub struct Armed<'a>(&'a Deadline);
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.0.store(0, Ordering::Relaxed);
+    }
+}
+
+/// What a driver does to each new connection so that no statement runs
+/// longer than the statement timeout.
+pub trait Setup: Connection {
+    fn setup(
+        &mut self,
+        deadline: &Deadline,
+        statement_timeout: Duration,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// A pooled connection and its statement clock.
+pub struct Conn<C> {
+    pub inner: C,
+    pub deadline: Deadline,
+}
+
 /// Opens and recycles connections of type `C`.
-pub struct Connector<C: Connection> {
+pub struct Connector<C: Setup> {
     options: <C as Connection>::Options,
+    statement_timeout: Duration,
 }
 
 impl<C> managed::Manager for Connector<C>
 where
-    C: Connection,
+    C: Setup,
 {
-    type Type = C;
+    type Type = Conn<C>;
     type Error = sqlx::Error;
 
-    async fn create(&self) -> Result<C, sqlx::Error> {
-        self.options.connect().await
+    async fn create(&self) -> Result<Conn<C>, sqlx::Error> {
+        let mut inner = self.options.connect().await?;
+        let deadline = Deadline::default();
+        inner.setup(&deadline, self.statement_timeout).await?;
+        Ok(Conn { inner, deadline })
     }
 
-    async fn recycle(&self, conn: &mut C, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+    async fn recycle(&self, conn: &mut Conn<C>, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
         if metrics.last_used() > PING_IDLE_AFTER {
-            conn.ping().await?;
+            conn.inner.ping().await?;
         }
         Ok(())
     }
 }
 
 /// A pool of connections of type `C`.
-pub struct Pool<C: Connection> {
+pub struct Pool<C: Setup> {
     inner: managed::Pool<Connector<C>>,
+    statement_timeout: Duration,
 }
 
 /// A connection taken from a [`Pool`]; it goes back when dropped.
@@ -58,7 +119,7 @@ pub type Pooled<C> = Object<Connector<C>>;
 
 impl<C> Pool<C>
 where
-    C: Connection + 'static,
+    C: Setup + 'static,
 {
     /// A pool that opens connections when they are first needed, and closes
     /// those idle or old (checked every minute).
@@ -71,7 +132,12 @@ where
     /// A pool whose connections are never closed for being idle or old (an
     /// in-memory SQLite database lives only as long as its connection).
     pub fn unreaped(options: <C as Connection>::Options, settings: &PoolOptions) -> Self {
-        let inner = managed::Pool::builder(Connector { options })
+        let statement_timeout = settings.statement_timeout;
+        let connector = Connector {
+            options,
+            statement_timeout,
+        };
+        let inner = managed::Pool::builder(connector)
             .max_size(settings.max_connections.max(1) as usize)
             .wait_timeout(Some(settings.acquire_timeout))
             .create_timeout(Some(settings.acquire_timeout))
@@ -79,7 +145,15 @@ where
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .expect("a runtime is set, so timeouts are allowed");
-        Self { inner }
+        Self {
+            inner,
+            statement_timeout,
+        }
+    }
+
+    /// The longest one statement may run.
+    pub fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
     }
 
     fn spawn_reaper(&self) {

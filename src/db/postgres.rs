@@ -4,7 +4,7 @@
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection};
 use sqlx::{Arguments, Connection, Postgres};
 
-use super::pool::Pool;
+use super::pool::{Conn, Deadline, Pool, Setup};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -28,7 +28,7 @@ impl PgDriver {
     }
 
     /// Readers and writers share one pool.
-    fn pool_for(&self, _sql: &str) -> &Pool<PgConnection> {
+    fn pool_for(&self, _read_only: bool) -> &Pool<PgConnection> {
         &self.pool
     }
 
@@ -38,6 +38,23 @@ impl PgDriver {
 
     fn close_all(&self) {
         self.pool.close();
+    }
+}
+
+/// PostgreSQL enforces the statement timeout itself (and cancels the
+/// statement, freeing its backend). Set per session rather than as a startup
+/// parameter, which PgBouncer refuses; through a transaction pooler the
+/// setting lands on whichever server connection runs it, so there also set
+/// it on the role (README).
+impl Setup for PgConnection {
+    async fn setup(
+        &mut self,
+        _deadline: &Deadline,
+        statement_timeout: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let ms = statement_timeout.as_millis().max(1);
+        let set = format!("SET statement_timeout = {ms}");
+        sqlx::query(&set).execute(&mut *self).await.map(drop)
     }
 }
 

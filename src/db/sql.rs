@@ -34,20 +34,33 @@ pub enum Arg {
 pub struct Statement {
     pub sql: String,
     pub args: Vec<Arg>,
+    /// It only reads (SQLite runs it on a reading connection).
+    pub read_only: bool,
 }
 
 struct Builder {
     dialect: Dialect,
     sql: String,
     args: Vec<Arg>,
+    read_only: bool,
 }
 
 impl Builder {
+    /// A statement that writes.
     fn new(dialect: Dialect, sql: &str) -> Self {
         Self {
             dialect,
             sql: sql.to_owned(),
             args: Vec::new(),
+            read_only: false,
+        }
+    }
+
+    /// A statement that only reads.
+    fn query(dialect: Dialect, sql: &str) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(dialect, sql)
         }
     }
 
@@ -71,6 +84,7 @@ impl Builder {
         Statement {
             sql: self.sql,
             args: self.args,
+            read_only: self.read_only,
         }
     }
 }
@@ -111,11 +125,21 @@ pub fn upsert_user(
     b.finish()
 }
 
-pub fn insert_task(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Statement {
+/// Insert a task unless the user has `max_tasks` already: then no row is
+/// returned. The count stops at `max_tasks` index entries, so it costs a
+/// small user nothing and the largest allowed user a bounded walk of their
+/// own index.
+pub fn insert_task(
+    d: Dialect,
+    user: &str,
+    t: &TaskInput,
+    now: DateTime<Utc>,
+    max_tasks: u32,
+) -> Statement {
     let mut b = Builder::new(
         d,
         "INSERT INTO tasks (user_id, title, title_search, description, description_search, \
-         completed, priority, category, due_date, created_at, updated_at) VALUES (",
+         completed, priority, category, due_date, created_at, updated_at) SELECT ",
     );
     b.bind(text(user)).push(", ");
     b.bind(text(t.title.as_str())).push(", ");
@@ -129,7 +153,25 @@ pub fn insert_task(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) ->
     b.bind(Arg::OptTime(t.due_date)).push(", ");
     b.bind(Arg::Time(now)).push(", ");
     b.bind(Arg::Time(now));
-    b.push(") RETURNING ").push(TASK_COLUMNS);
+    b.push(" WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE user_id = ")
+        .bind(text(user));
+    b.push(" LIMIT ").bind(Arg::Int(i64::from(max_tasks)));
+    b.push(") AS owned) < ")
+        .bind(Arg::Int(i64::from(max_tasks)));
+    b.push(" RETURNING ").push(TASK_COLUMNS);
+    b.finish()
+}
+
+/// Forget up to `batch` Idempotency-Key records created before `before`,
+/// whichever user they belong to (the periodic sweep).
+pub fn sweep_keys(d: Dialect, before: DateTime<Utc>, batch: i64) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+         (SELECT user_id, key FROM idempotency_keys WHERE created_at < ",
+    );
+    b.bind(Arg::Time(before));
+    b.push(" LIMIT ").bind(Arg::Int(batch)).push(")");
     b.finish()
 }
 
@@ -168,7 +210,7 @@ pub fn claim_key(d: Dialect, user: &str, key: &str, hash: &str, now: DateTime<Ut
 }
 
 pub fn get_key(d: Dialect, user: &str, key: &str) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::query(
         d,
         "SELECT request_hash, task_id, task_version, response_body FROM idempotency_keys \
          WHERE user_id = ",
@@ -211,24 +253,33 @@ fn where_task(b: &mut Builder, user: &str, id: i64) {
     b.push(" AND id = ").bind(Arg::Int(id));
 }
 
+/// Most versions a guarded write may name (`If-Match` tags): the HTTP layer
+/// refuses more.
+pub const MAX_VERSIONS: usize = 16;
+
 /// [`where_task`], and when `versions` is given (`If-Match`), only at one of
-/// them. Callers do not pass an empty list (nothing could match).
+/// them. Callers pass 1 to [`MAX_VERSIONS`] of them. The list is always
+/// spelled with `MAX_VERSIONS` placeholders (the last version repeated), so
+/// the statement's text does not depend on how many were sent: each length
+/// would otherwise be a statement of its own, prepared and cached by both
+/// the driver and the database.
 fn where_task_at(b: &mut Builder, user: &str, id: i64, versions: Option<&[i64]>) {
     where_task(b, user, id);
     if let Some(versions) = versions {
+        let last = versions.last().copied().unwrap_or(-1);
         b.push(" AND version IN (");
-        for (i, v) in versions.iter().enumerate() {
+        for i in 0..MAX_VERSIONS {
             if i > 0 {
                 b.push(", ");
             }
-            b.bind(Arg::Int(*v));
+            b.bind(Arg::Int(versions.get(i).copied().unwrap_or(last)));
         }
         b.push(")");
     }
 }
 
 pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
-    let mut b = Builder::new(d, "SELECT ");
+    let mut b = Builder::query(d, "SELECT ");
     b.push(TASK_COLUMNS).push(" FROM tasks");
     where_task(&mut b, user, id);
     b.finish()
@@ -399,7 +450,7 @@ pub fn list_tasks(
     offset: i64,
     now: DateTime<Utc>,
 ) -> Statement {
-    let mut b = Builder::new(d, "SELECT ");
+    let mut b = Builder::query(d, "SELECT ");
     b.push(TASK_COLUMNS);
     push_filter(&mut b, user, f, now);
     b.push(order_by(f));
@@ -409,14 +460,14 @@ pub fn list_tasks(
 }
 
 pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::new(d, "SELECT COUNT(*)");
+    let mut b = Builder::query(d, "SELECT COUNT(*)");
     push_filter(&mut b, user, f, now);
     b.finish()
 }
 
 /// One row per (priority, category, completed, overdue) group of a user's tasks.
 pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::query(
         d,
         "SELECT priority, category, completed, \
          (due_date IS NOT NULL AND due_date < ",
@@ -451,6 +502,30 @@ mod tests {
                 "updated_at"
             ]
         );
+    }
+
+    #[test]
+    fn guarded_writes_are_one_statement_whatever_the_tag_count() {
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let at = |versions: &[i64]| {
+                let t = Target {
+                    user: "u",
+                    id: 1,
+                    versions: Some(versions),
+                };
+                (
+                    toggle_task(d, t, Utc::now()),
+                    delete_task(d, "u", 1, Some(versions)),
+                )
+            };
+            let (one, one_del) = at(&[3]);
+            let all: Vec<i64> = (1..=MAX_VERSIONS as i64).collect();
+            let (many, many_del) = at(&all);
+            assert_eq!(one.sql, many.sql);
+            assert_eq!(one_del.sql, many_del.sql);
+            assert_eq!(one.args.len(), many.args.len());
+            assert!(many.args.contains(&Arg::Int(MAX_VERSIONS as i64)));
+        }
     }
 
     #[test]

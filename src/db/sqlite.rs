@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Arguments, Connection, Sqlite};
 
-use super::pool::Pool;
+use super::pool::{Conn, Deadline, Pool, Setup};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
@@ -76,9 +76,9 @@ impl SqliteDriver {
         })
     }
 
-    fn pool_for(&self, sql: &str) -> &Pool<SqliteConnection> {
+    fn pool_for(&self, read_only: bool) -> &Pool<SqliteConnection> {
         match &self.writer {
-            Some(writer) if !sql.trim_start().starts_with("SELECT") => writer,
+            Some(writer) if !read_only => writer,
             _ => &self.readers,
         }
     }
@@ -98,6 +98,28 @@ impl SqliteDriver {
         if let Some(writer) = &self.writer {
             writer.close();
         }
+    }
+}
+
+/// SQLite calls this back every this many virtual-machine steps of a
+/// statement, to check the statement's clock. A step can be long (one LIKE
+/// over a task's text is one step), so the check is frequent: reading the
+/// clock costs tens of nanoseconds, a thousand steps at least microseconds.
+const PROGRESS_STEPS: i32 = 1_000;
+
+/// SQLite has no statement timeout: a progress handler interrupts a
+/// statement past its connection's deadline (`SQLITE_INTERRUPT`), so a
+/// search over a huge user cannot hold a connection (and a core) for long.
+impl Setup for SqliteConnection {
+    async fn setup(
+        &mut self,
+        deadline: &Deadline,
+        _statement_timeout: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let deadline = deadline.clone();
+        let mut handle = self.lock_handle().await?;
+        handle.set_progress_handler(PROGRESS_STEPS, move || !deadline.passed());
+        Ok(())
     }
 }
 

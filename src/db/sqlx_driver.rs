@@ -1,8 +1,10 @@
 //! The [`Driver`](super::Driver) implementation shared by the sqlx-backed
 //! drivers: only the database type and its argument buffer differ.
 
-/// Implement `Driver` for `$driver`, which has `pool_for(sql) -> &Pool<$conn>`
-/// (the pool a statement runs on), `pool_state_all()` and `close_all()`.
+/// Implement `Driver` for `$driver`, which has `pool_for(read_only) ->
+/// &Pool<$conn>` (the pool a statement runs on), `pool_state_all()` and
+/// `close_all()`. Every statement runs with its connection's clock armed
+/// (the statement timeout).
 macro_rules! sqlx_driver {
     ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
@@ -30,37 +32,53 @@ macro_rules! sqlx_driver {
 
             async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let mut conn = self.pool_for(&stmt.sql).get().await?;
+                let pool = self.pool_for(stmt.read_only);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut *inner)
                     .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let mut conn = self.pool_for(&stmt.sql).get().await?;
+                let pool = self.pool_for(stmt.read_only);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut *inner)
                     .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 let args = arguments(stmt.args)?;
-                let mut conn = self.pool_for(&stmt.sql).get().await?;
+                let pool = self.pool_for(stmt.read_only);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
-                    .fetch_one(&mut *conn)
+                    .fetch_one(&mut *inner)
                     .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
                 let args = arguments(stmt.args)?;
-                let mut conn = self.pool_for(&stmt.sql).get().await?;
+                let pool = self.pool_for(stmt.read_only);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *inner)
                     .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -68,34 +86,45 @@ macro_rules! sqlx_driver {
                 &self,
                 insert: Statement,
                 then: AfterInsert,
-            ) -> Result<TaskRow, StoreError> {
-                let mut conn = self.pool_for(&insert.sql).get().await?;
+            ) -> Result<Option<TaskRow>, StoreError> {
+                let pool = self.pool_for(false);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = async {
                     // The insert writes first, so SQLite takes its write lock
                     // at once (no read-then-upgrade "database is locked").
-                    let mut tx = conn.begin().await?;
+                    let mut tx = inner.begin().await?;
                     let args = arguments(insert.args)?;
-                    let row = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
                     let next = then(&row)?;
                     let args = arguments(next.args)?;
                     sqlx::query_with::<$db, _>(&next.sql, args)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    Ok::<_, StoreError>(row)
+                    Ok::<_, StoreError>(Some(row))
                 }
                 .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
                 let args = arguments(stmt.args)?;
-                let mut conn = self.pool_for(&stmt.sql).get().await?;
+                let pool = self.pool_for(stmt.read_only);
+                let mut conn = pool.get().await?;
+                let Conn { inner, deadline } = &mut *conn;
+                let armed = deadline.arm(pool.statement_timeout());
                 let result = sqlx::query_with::<$db, _>(&stmt.sql, args)
-                    .execute(&mut *conn)
+                    .execute(&mut *inner)
                     .await;
+                drop(armed);
                 Pool::<$conn>::checked(conn, result.map(|done| done.rows_affected()))
             }
 
@@ -104,8 +133,10 @@ macro_rules! sqlx_driver {
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                let mut conn = self.pool_for("SELECT 1").get().await?;
-                let result = sqlx::query::<$db>("SELECT 1").execute(&mut *conn).await;
+                let mut conn = self.pool_for(true).get().await?;
+                let result = sqlx::query::<$db>("SELECT 1")
+                    .execute(&mut conn.inner)
+                    .await;
                 Pool::<$conn>::checked(conn, result.map(drop))
             }
 
@@ -113,8 +144,9 @@ macro_rules! sqlx_driver {
                 &self,
                 cmd: MigrateCommand,
             ) -> Result<Vec<MigrationState>, StoreError> {
-                let mut conn = self.pool_for("migrate").get().await?;
-                let result = $migrate(&mut *conn, cmd).await;
+                // Unarmed: a migration may take as long as it needs.
+                let mut conn = self.pool_for(false).get().await?;
+                let result = $migrate(&mut conn.inner, cmd).await;
                 Pool::<$conn>::checked(conn, result)
             }
 

@@ -1,12 +1,18 @@
 //! Conditional requests (SPEC 7, RFC 9110 13): a task's `ETag` is its
 //! version; `If-Match` guards writes, `If-None-Match` saves a re-download.
 
-use std::convert::Infallible;
-
 use axum::extract::FromRequestParts;
 use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+
+use super::error::{ApiError, FieldError};
+use crate::db::sql::MAX_VERSIONS;
+
+/// Most entity tags an `If-Match` or `If-None-Match` may list (a task has
+/// one version at a time; a client needs one or two).
+pub const MAX_TAGS: usize = MAX_VERSIONS;
 
 /// The `ETag` of a task at `version`: a strong tag, `"<version>"`.
 pub fn etag(version: i64) -> HeaderValue {
@@ -25,17 +31,23 @@ pub enum Tags {
 
 impl Tags {
     /// All values of `name`, comma lists included; `None` when absent. Tags
-    /// that name no version of ours (not digits) match nothing.
-    fn parse(headers: &HeaderMap, name: &HeaderName) -> Option<Tags> {
+    /// that name no version of ours (not digits) match nothing. More than
+    /// [`MAX_TAGS`] tags is an error (parsing stops there).
+    fn parse(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Tags>, TooManyTags> {
         let mut strong = Vec::new();
         let mut weak = Vec::new();
         let mut present = false;
+        let mut count = 0;
         for value in headers.get_all(name) {
             present = true;
             let Ok(text) = value.to_str() else { continue };
             for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                count += 1;
+                if count > MAX_TAGS {
+                    return Err(TooManyTags);
+                }
                 if item == "*" {
-                    return Some(Tags::Any);
+                    return Ok(Some(Tags::Any));
                 }
                 let (list, tag) = match item.strip_prefix("W/") {
                     Some(rest) => (&mut weak, rest),
@@ -50,8 +62,27 @@ impl Tags {
                 }
             }
         }
-        present.then_some(Tags::Versions { strong, weak })
+        for list in [&mut strong, &mut weak] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Ok(present.then_some(Tags::Versions { strong, weak }))
     }
+}
+
+/// More entity tags than [`MAX_TAGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyTags;
+
+fn too_many(header: &'static str) -> ApiError {
+    ApiError::invalid(vec![
+        FieldError::new(
+            vec![json!("header"), json!(header)],
+            "too_long",
+            format!("At most {MAX_TAGS} entity tags"),
+        )
+        .with_ctx(json!({ "max_length": MAX_TAGS })),
+    ])
 }
 
 /// `If-Match` on a write: `Some(versions)` that the task must be at, or
@@ -59,10 +90,11 @@ impl Tags {
 pub struct IfMatch(pub Option<Vec<i64>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(IfMatch(match Tags::parse(&parts.headers, &IF_MATCH) {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let tags = Tags::parse(&parts.headers, &IF_MATCH).map_err(|_| too_many("if-match"))?;
+        Ok(IfMatch(match tags {
             None | Some(Tags::Any) => None,
             Some(Tags::Versions { strong, .. }) => Some(strong),
         }))
@@ -87,10 +119,12 @@ impl IfNoneMatch {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
-    type Rejection = Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(IfNoneMatch(Tags::parse(&parts.headers, &IF_NONE_MATCH)))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Tags::parse(&parts.headers, &IF_NONE_MATCH)
+            .map(IfNoneMatch)
+            .map_err(|_| too_many("if-none-match"))
     }
 }
 
@@ -103,7 +137,7 @@ mod tests {
         for v in values {
             h.append(IF_MATCH, HeaderValue::from_str(v).unwrap());
         }
-        Tags::parse(&h, &IF_MATCH)
+        Tags::parse(&h, &IF_MATCH).unwrap()
     }
 
     #[test]
@@ -125,5 +159,11 @@ mod tests {
             })
         );
         assert_eq!(etag(7), "\"7\"");
+        let mut h = HeaderMap::new();
+        let list = (0..=MAX_TAGS)
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>();
+        h.append(IF_MATCH, HeaderValue::from_str(&list.join(",")).unwrap());
+        assert_eq!(Tags::parse(&h, &IF_MATCH), Err(TooManyTags));
     }
 }

@@ -78,6 +78,14 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::UserBusy = err {
+            return Self::TooManyRequests {
+                retry_after: std::time::Duration::from_secs(1),
+            };
+        }
+        if let StoreError::TaskLimit = err {
+            return Self::Conflict("Task limit reached: delete tasks before creating more");
+        }
         if err.is_unavailable() {
             Self::Unavailable(err)
         } else {

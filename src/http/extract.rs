@@ -1,7 +1,8 @@
 //! Extractors whose rejections use the API's own error format (SPEC 6).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Value, json};
@@ -58,6 +59,42 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// The route's path parameters. A parameter that is not UTF-8 once
+/// percent-decoded (`/api/%FF/tasks`) is a 422 naming it, so that no check
+/// of a parameter can be skipped for want of its value. `None` on a route
+/// without parameters.
+pub async fn path_params<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<Option<RawPathParams>, ApiError> {
+    match RawPathParams::from_request_parts(parts, state).await {
+        Ok(params) => Ok(Some(params)),
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
+            let name = invalid_param(parts).unwrap_or_else(|| "path".to_owned());
+            Err(ApiError::invalid(vec![FieldError::new(
+                vec![json!("path"), json!(name)],
+                "string_unicode",
+                "Input should be a valid string: invalid UTF-8 after percent-decoding",
+            )]))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// The name of the first parameter of the matched route whose segment of
+/// the request path is not UTF-8 when percent-decoded.
+fn invalid_param(parts: &Parts) -> Option<String> {
+    let template = parts.extensions.get::<MatchedPath>()?.as_str();
+    template
+        .split('/')
+        .zip(parts.uri.path().split('/'))
+        .find_map(|(pattern, segment)| {
+            let name = pattern.strip_prefix('{')?.strip_suffix('}')?;
+            let decoded = percent_encoding::percent_decode_str(segment);
+            decoded.decode_utf8().is_err().then(|| name.to_owned())
+        })
+}
+
 /// The `{id}` path segment as a 64-bit task id; anything else is a 422.
 pub struct TaskId(pub i64);
 
@@ -65,9 +102,9 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::task_not_found())?;
+        let params = path_params(parts, state)
+            .await?
+            .ok_or_else(ApiError::task_not_found)?;
         let raw = params
             .iter()
             .find(|(k, _)| *k == "id")

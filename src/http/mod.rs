@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, State};
-use axum::http::{HeaderName, Method, Request, Response, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::{get, patch};
@@ -155,7 +155,7 @@ fn request_span(req: &Request<Body>) -> Span {
         .unwrap_or_default();
     tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = metrics::method_label(req.method()),
         route,
         request_id,
         client_addr = %client,
@@ -183,6 +183,43 @@ async fn deadline(State(limit): State<Duration>, req: Request<Body>, next: Next)
         }
     }
 }
+
+/// A method this API does not know is refused before any other work, as a
+/// 405 (it is labelled `other` in metrics and logs; its name is never kept).
+async fn refuse_unknown_method(req: Request<Body>, next: Next) -> Response<Body> {
+    if metrics::KNOWN_METHODS.contains(req.method()) {
+        next.run(req).await
+    } else {
+        ApiError::MethodNotAllowed.into_response()
+    }
+}
+
+/// Every response says `nosniff`; the documentation page (the one HTML page)
+/// also may not be framed (clickjacking) and loads scripts, styles and
+/// images from this server only.
+async fn security_headers(req: Request<Body>, next: Next) -> Response<Body> {
+    let docs = req.uri().path().starts_with("/docs");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if docs {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    }
+    resp
+}
+
+/// Swagger UI's page: its own scripts and styles (it sets some styles
+/// inline), images from itself or `data:` URLs, requests to this API only.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self' data:; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// SPEC 6: a 500 carries the request id, so a user can quote it to support.
 async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
@@ -213,15 +250,28 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response<
     ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
 }
 
-/// The whole application router with its middleware.
+/// `/metrics` alone, for its own listener (`METRICS_ADDR`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .fallback(|| async { ApiError::NotFound("Not Found") })
+        .with_state(state)
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The whole application router with its middleware; `/metrics` on it
+/// unless `metrics_elsewhere` (it has a listener of its own).
 pub fn router(
     state: AppState,
     cors_origins: &[axum::http::HeaderValue],
     request_timeout: Duration,
+    metrics_elsewhere: bool,
 ) -> Router {
-    let mut app = task_routes()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics::render))
+    let mut routes = task_routes().route("/health", get(health));
+    if !metrics_elsewhere {
+        routes = routes.route("/metrics", get(metrics::render));
+    }
+    let mut app = routes
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -235,8 +285,10 @@ pub fn router(
             request_timeout,
             deadline,
         ))
+        .layer(axum::middleware::from_fn(refuse_unknown_method))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(request_id_on_500))
         .layer(

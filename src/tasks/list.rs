@@ -125,7 +125,7 @@ fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, FieldE
         err(
             name,
             "datetime_parsing",
-            "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD)",
+            "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD), years 0001 to 9999",
         )
     })?;
     // A plain date as an upper bound includes the whole day.

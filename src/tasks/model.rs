@@ -4,7 +4,7 @@
 //! `#[derive(Deserialize)]` so that every problem is reported at once, in the
 //! FastAPI/pydantic shape the seed frontends already understand.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
@@ -336,7 +336,7 @@ impl<'a> BodyReader<'a> {
             self.fail(
                 "due_date",
                 "datetime_parsing",
-                "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD)",
+                "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD), years 0001 to 9999",
             );
             return None;
         }
@@ -450,8 +450,14 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// As [`parse_datetime`], also saying whether the input was a plain date.
+/// Only years 0001 to 9999 (in UTC) are dates: both databases store and
+/// compare those alike (SQLite as fixed-width text, which a five-digit or
+/// negative year would sort wrongly; PostgreSQL refuses years before 4713 BC).
 pub fn parse_datetime_or_date(s: &str) -> Option<(DateTime<Utc>, bool)> {
-    let s = s.trim();
+    parse_any(s.trim()).filter(|(t, _)| (1..=9999).contains(&t.year()))
+}
+
+fn parse_any(s: &str) -> Option<(DateTime<Utc>, bool)> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some((truncate_micros(t.with_timezone(&Utc)), false));
     }
@@ -515,6 +521,18 @@ mod tests {
         let t = parse_datetime("2026-03-01T10:00:00+02:00").unwrap();
         assert_eq!(format_time(&t), "2026-03-01T08:00:00.000000Z");
         assert!(parse_datetime("2026-13-01").is_none());
+        // Years outside 0001-9999, also after the offset is applied.
+        for out in [
+            "-4714-11-23T23:59:59",
+            "+10000-01-01T00:00:00",
+            "0000-12-31",
+            "9999-12-31T23:00:00-05:00",
+            "0001-01-01T00:30:00+01:00",
+        ] {
+            assert!(parse_datetime(out).is_none(), "{out}");
+        }
+        assert!(parse_datetime("9999-12-31T23:59:59Z").is_some());
+        assert!(parse_datetime("0001-01-01").is_some());
     }
 
     #[test]

@@ -22,7 +22,7 @@ const SQL: [&str; 5] = [
     "\\\"); DELETE FROM tasks WHERE (\"1\"=\"1",
 ];
 
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

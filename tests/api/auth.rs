@@ -353,7 +353,7 @@ async fn issuer_and_audience_are_checked_when_configured() {
 #[tokio::test]
 async fn user_claim_and_leeway_are_configurable() {
     let app = app_with(|s| {
-        s.jwt_user_claim = "sub".into();
+        s.jwt_user_claim = Some("sub".into());
         s.jwt_leeway_seconds = 0;
     })
     .await;

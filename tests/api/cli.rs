@@ -120,6 +120,84 @@ fn bad_configuration_fails_fast_naming_the_variable() {
     );
 }
 
+/// `ENVIRONMENT=prod` (or any other word) is not silently development: the
+/// binary refuses to start, naming the variable and what it accepts.
+#[test]
+fn an_unknown_environment_fails_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for word in ["prod", "staging", "Productoin"] {
+        let env = [
+            ("ENVIRONMENT", word),
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ];
+        let (ok, _, err) = run_bin(&["migrate", "status"], &env, dir.path());
+        assert!(!ok, "{word} was accepted");
+        assert!(
+            err.contains("ENVIRONMENT")
+                && err.contains("production")
+                && err.contains("development"),
+            "{err}"
+        );
+    }
+    for word in ["production", "Development", ""] {
+        let env = [
+            ("ENVIRONMENT", word),
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ];
+        let (ok, _, err) = run_bin(&["migrate", "status"], &env, dir.path());
+        assert!(ok, "{word:?}: {err}");
+    }
+}
+
+/// `todo-api token` mints what the configured server accepts: with
+/// `BETTER_AUTH_URL` (or `JWT_ISSUER`/`JWT_AUDIENCE`) set, its tokens carry
+/// that `iss` and `aud`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_command_follows_the_configured_issuer_and_audience() {
+    for (url, issuer, audience) in [
+        ("http://127.0.0.1:9/app", None, None),
+        ("", Some("https://issuer.example"), Some("api-a,api-b")),
+    ] {
+        let app = TestApp::spawn_with(Backend::Sqlite, "cli::token_claims", |s| {
+            s.better_auth_url = Some(url.to_owned());
+            s.jwt_issuer = issuer.map(str::to_owned);
+            s.jwt_audience = audience.map(str::to_owned);
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = vec![
+            ("DATABASE_URL", app.database_url.clone()),
+            ("BETTER_AUTH_SECRET", crate::helpers::SECRET.to_owned()),
+            ("BETTER_AUTH_URL", url.to_owned()),
+        ];
+        if let Some(i) = issuer {
+            env.push(("JWT_ISSUER", i.to_owned()));
+        }
+        if let Some(a) = audience {
+            env.push(("JWT_AUDIENCE", a.to_owned()));
+        }
+        let path = dir.path().to_owned();
+        let (ok, out, err) = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            run_bin(&["token", "--user", "minted"], &env, &path)
+        })
+        .await
+        .unwrap();
+        assert!(ok, "{err}");
+        let token = out.trim();
+        let resp = app.me_with(token).await;
+        assert_eq!(resp.status(), 200, "{url} {issuer:?}");
+        let me: Value = resp.json().await.unwrap();
+        assert_eq!(me["id"], "minted");
+        // The plain development-style token (no iss/aud) is refused there.
+        let plain = app.me_with(&token_for("minted")).await;
+        assert_eq!(plain.status(), 401);
+    }
+}
+
 #[tokio::test]
 async fn a_dotenv_file_configures_the_binary() {
     let dir = tempfile::tempdir().unwrap();

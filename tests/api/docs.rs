@@ -127,7 +127,29 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(resp.headers()["location"], "/docs/");
     let page = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    // The page may not be framed and loads only its own scripts (the
+    // Chromium test below shows it still renders).
+    let h = page.headers().clone();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "frame-ancestors 'none'",
+        "script-src 'self'",
+        "default-src 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
     assert!(page.text().await.unwrap().contains("swagger-ui"));
+    // Every API answer says nosniff too.
+    for path in ["/openapi.json", "/health", "/api/tasks", "/nowhere"] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
     for asset in [
         "swagger-ui.css",
         "swagger-ui-bundle.js",

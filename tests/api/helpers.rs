@@ -20,6 +20,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub base: String,
+    /// The `/metrics` listener's base URL, when `METRICS_ADDR` is set.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     pub secret: Secret,
     pub backend: Backend,
@@ -132,10 +134,12 @@ impl TestApp {
             .await
             .expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         let store = app.store().clone();
         tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
             base,
+            metrics_base,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

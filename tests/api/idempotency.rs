@@ -11,6 +11,7 @@ crate::both_backends!(
     a_replay_returns_the_first_response,
     fifty_clients_sending_three_times_at_once_make_fifty_tasks,
     expired_keys_and_abandoned_first_requests_free_the_key,
+    expired_keys_are_swept_on_a_timer,
 );
 
 /// POST a raw JSON body as `user` with these `Idempotency-Key` headers.
@@ -255,4 +256,76 @@ async fn expired_keys_and_abandoned_first_requests_free_the_key(app: TestApp) {
         201
     );
     assert_eq!(task_count(&app, "ann").await, 3);
+}
+
+/// How many Idempotency-Key records `user` has.
+async fn key_count(app: &TestApp, user: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM idempotency_keys WHERE user_id = $1";
+    match app.backend {
+        Backend::Postgres => {
+            let mut conn = crate::helpers::pg_connect(&app.database_url).await;
+            sqlx::query_scalar(sql)
+                .bind(user)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar(&sql.replace("$1", "?"))
+                .bind(user)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// A user who never sends another keyed request still loses their expired
+/// records: a sweep runs every `IDEMPOTENCY_SWEEP_SECONDS`, and takes only
+/// what is past its 24 hours.
+async fn expired_keys_are_swept_on_a_timer(app: TestApp) {
+    let body = r#"{"title": "once"}"#;
+    assert_eq!(
+        post(&app, "/api/tasks", "gone", &["old"], body)
+            .await
+            .status(),
+        201
+    );
+    set_created_at(
+        &app,
+        "UPDATE idempotency_keys SET created_at = $1",
+        chrono::Utc::now() - chrono::Duration::hours(25),
+    )
+    .await;
+    assert_eq!(
+        post(&app, "/api/tasks", "stays", &["new"], body)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(key_count(&app, "gone").await, 1);
+    let mut s = crate::helpers::settings(&app.database_url);
+    s.idempotency_sweep_seconds = 1;
+    let _sweeper = TestApp::start(&s).await;
+    let mut left = 1;
+    for _ in 0..50 {
+        left = key_count(&app, "gone").await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the expired record was swept");
+    assert_eq!(key_count(&app, "stays").await, 1, "a live record is kept");
+    // The swept user's task is untouched, and their key is free again.
+    assert_eq!(task_count(&app, "gone").await, 1);
+    assert_eq!(
+        post(&app, "/api/tasks", "gone", &["old"], body)
+            .await
+            .status(),
+        201
+    );
 }

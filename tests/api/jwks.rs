@@ -656,3 +656,82 @@ async fn verified_tokens_are_remembered_until_they_expire() {
     assert_refused(&app, &eddsa, "expired EdDSA token").await;
     assert_refused(&app, &hmac, "expired HS256 token").await;
 }
+
+/// Better Auth's `jwt()` copies the user row into the token: a field named
+/// `user_id` (which a deployment may let users edit) must not name the user
+/// of a JWKS-verified token. Its user is `sub` unless `JWT_USER_CLAIM` says
+/// otherwise; HS256 tokens keep `user_id,sub` (seed 000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_tokens_name_their_user_by_sub_unless_configured() {
+    let key = TestKey::new("ed25519", "claim-rule");
+    let jwks = FakeJwks::start(vec![key.jwk(Some("EdDSA"))]).await;
+    let app = app_for(Backend::Sqlite, "jwks::claim_rule", &jwks, |_| {})
+        .await
+        .unwrap();
+    let mut claims = better_auth_claims(&jwks.base, "real-user");
+    claims["user_id"] = json!("victim");
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            let resp = call(app, Method::GET, "/api/me", &token, None).await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["id"].clone()
+        }
+    };
+    assert_eq!(me(key.sign("EdDSA", &claims)).await, "real-user");
+    assert_eq!(me(hs256(SECRET, None, &claims)).await, "victim");
+    // The victim's tasks stay theirs.
+    let victim = hs256(SECRET, None, &claims);
+    let made = call(
+        &app,
+        Method::POST,
+        "/api/tasks",
+        &victim,
+        Some(json!({"title": "v"})),
+    )
+    .await;
+    assert_eq!(made.status(), 201);
+    let listed = call(
+        &app,
+        Method::GET,
+        "/api/tasks",
+        &key.sign("EdDSA", &claims),
+        None,
+    )
+    .await;
+    assert_eq!(listed.json::<Value>().await.unwrap(), json!([]));
+    // Set explicitly, the claim list applies to every token.
+    let explicit = app_for(Backend::Sqlite, "jwks::claim_rule_set", &jwks, |s| {
+        s.jwt_user_claim = Some("user_id,sub".into());
+    })
+    .await
+    .unwrap();
+    let resp = call(
+        &explicit,
+        Method::GET,
+        "/api/me",
+        &key.sign("EdDSA", &claims),
+        None,
+    )
+    .await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], "victim");
+}
+
+/// `JWT_ISSUER=` and `JWT_AUDIENCE=` (blank, as a `.env` or compose leaves
+/// them) are unset: the checks stay on, with `BETTER_AUTH_URL`'s defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_issuer_and_audience_keep_the_checks_on() {
+    let jwks = FakeJwks::start(vec![]).await;
+    let app = app_for(Backend::Sqlite, "jwks::blank_iss", &jwks, |s| {
+        s.jwt_issuer = Some(String::new());
+        s.jwt_audience = Some(" ".into());
+    })
+    .await
+    .unwrap();
+    let mut foreign = better_auth_claims("https://evil.example", "u");
+    assert_refused(&app, &hs256(SECRET, None, &foreign), "foreign iss and aud").await;
+    foreign["iss"] = json!(jwks.base);
+    assert_refused(&app, &hs256(SECRET, None, &foreign), "foreign aud").await;
+    let good = better_auth_claims(&jwks.base, "u");
+    assert_eq!(status(&app, &hs256(SECRET, None, &good)).await, 200);
+}

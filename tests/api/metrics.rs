@@ -83,3 +83,38 @@ async fn metrics_count_by_route_template_status_and_reason(app: TestApp) {
         assert!(!after.contains(leak), "{leak} reached /metrics");
     }
 }
+
+/// `METRICS_ADDR`: `/metrics` on a listener of its own (e.g. loopback
+/// only), and no longer on the API's port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_move_to_their_own_listener() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        "metrics::own_listener",
+        |s| s.metrics_addr = Some("127.0.0.1:0".into()),
+    )
+    .await
+    .unwrap();
+    app.create_titled("u", "counted").await;
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let private = app.metrics_base.clone().expect("a metrics listener");
+    let resp = app
+        .client
+        .get(format!("{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{method="POST",route="/api/tasks",status="201"}"#));
+    // It serves nothing else.
+    let other = app
+        .client
+        .get(format!("{private}/api/tasks"))
+        .bearer_auth(app.token("u"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}

@@ -196,6 +196,9 @@ async fn an_exhausted_pool_queues_then_answers_503() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, "outage::pool", |s| {
         s.db_pool_size = 1;
         s.db_max_overflow = 0;
+        // The PATCH waits on the lock longer than the default statement
+        // timeout would let it (that limit has its own test).
+        s.statement_timeout_ms = 30_000;
     })
     .await
     else {

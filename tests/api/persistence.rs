@@ -93,16 +93,26 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     let (ok, out, err) = run(&["migrate", "status"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("applied") && out.contains("init"), "{out}");
-    // Down undoes the latest migration only; twice undoes both.
+    // Down undoes the latest migration only; once per migration undoes all.
     let (ok, out, err) = run(&["migrate", "down"]).await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert!(lines.iter().any(|l| l.ends_with("applied  init")), "{out}");
     assert!(
-        lines.iter().any(|l| l.ends_with("pending  idempotency")),
+        lines.iter().any(|l| l.ends_with("applied  idempotency")),
         "{out}"
     );
-    let (ok, out, err) = run(&["migrate", "down"]).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("pending  idempotency sweep")),
+        "{out}"
+    );
+    for _ in 0..2 {
+        let (ok, _, err) = run(&["migrate", "down"]).await;
+        assert!(ok, "{err}");
+    }
+    let (ok, out, err) = run(&["migrate", "status"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("pending") && !out.contains("applied"), "{out}");
     let (ok, out, err) = run(&["migrate", "up"]).await;
