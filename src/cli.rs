@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{UserClaim, mint_configured_token, mint_token, random_secret};
@@ -58,6 +58,21 @@ pub enum MigrateAction {
     Status,
 }
 
+/// The command line, where a variable that is set but blank (`API_PORT=` in a
+/// `.env`, an empty variable from compose) counts as unset: its default
+/// applies, rather than a parse error or an empty value.
+fn parse() -> Cli {
+    let blank = |name: &std::ffi::OsStr| {
+        std::env::var_os(name).is_some_and(|v| v.to_str().is_some_and(|s| s.trim().is_empty()))
+    };
+    let command = Cli::command().mut_args(|arg| match arg.get_env() {
+        Some(name) if blank(name) => arg.env(None),
+        _ => arg,
+    });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Load `.env`, parse the command line, run it; errors become exit code 1.
 pub async fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
@@ -67,7 +82,7 @@ pub async fn main() -> ExitCode {
         eprintln!("error: .env: {e}");
         return ExitCode::FAILURE;
     }
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(&cli.settings);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

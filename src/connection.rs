@@ -164,7 +164,9 @@ async fn drive<C>(
     C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulClose,
 {
     let mut conn = std::pin::pin!(conn);
-    let timer = tokio::time::sleep(limits.header_timeout);
+    // Checked at the shorter of the two limits first, then when the idle
+    // time could next reach the one that applies.
+    let timer = tokio::time::sleep(limits.header_timeout.min(limits.idle_timeout));
     let mut timer = std::pin::pin!(timer);
     let mut closing = false;
     loop {
@@ -191,7 +193,8 @@ async fn drive<C>(
                         timer.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
                     }
                     Some(idle) => timer.as_mut().reset(tokio::time::Instant::now() + (limit - idle)),
-                    // A request in flight is bounded by the request timeout.
+                    // A request in flight is bounded by the request timeout;
+                    // look again once it could have idled a full limit.
                     None => timer.as_mut().reset(tokio::time::Instant::now() + limit),
                 }
             }

@@ -132,7 +132,7 @@ pub struct TaskIdParam {
 #[into_params(parameter_in = Header)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct IfMatchParam {
-    /// Entity tags (or `*`); a stale one is 412 and nothing changes.
+    /// Entity tags (or `*`), at most 16; a stale one is 412 and nothing changes.
     #[param(rename = "If-Match")]
     if_match: Option<String>,
 }
@@ -279,12 +279,12 @@ impl Modify for CommonResponses {
                 );
                 r.insert(
                     "503".into(),
-                    detail_response("The database is unreachable or busy, or the request timed out (`Retry-After: 1`)").into(),
+                    detail_response("The database is unreachable or busy, a statement ran past `STATEMENT_TIMEOUT_MS`, or the request timed out (`Retry-After: 1`)").into(),
                 );
                 r.insert(
                     "429".into(),
                     detail_response(
-                        "Over a configured rate limit (`Retry-After` says when to retry)",
+                        "Over a configured rate limit, or the user's `USER_DB_CONCURRENCY` operations stayed busy for 5 s (`Retry-After` says when to retry)",
                     )
                     .into(),
                 );

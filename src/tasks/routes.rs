@@ -84,7 +84,7 @@ pub async fn list(
             ("Location" = String, description = "The task's URL"),
             ("ETag" = String, description = "The task's version, for If-Match / If-None-Match"),
         )),
-        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = Detail),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress, or the user has `MAX_TASKS_PER_USER` tasks already", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
         (status = 422, description = "Invalid body, or an Idempotency-Key used with another body", body = ValidationError),
     )
@@ -183,12 +183,12 @@ where
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
 #[utoipa::path(
     get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "get_task",
-    params(TaskIdParam, ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); 304 when one matches")),
+    params(TaskIdParam, ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`), at most 16; 304 when one matches")),
     responses(
         (status = 200, description = "The task", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 304, description = "Not modified", headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 404, description = "No such task of this user", body = Detail),
-        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+        (status = 422, description = "The id is not a 64-bit integer, or more than 16 entity tags in If-None-Match", body = ValidationError),
     )
 )]
 pub async fn get(
@@ -222,7 +222,7 @@ pub async fn get(
         (status = 404, description = "No such task of this user", body = Detail),
         (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
-        (status = 422, description = "Invalid body or id", body = ValidationError),
+        (status = 422, description = "Invalid body or id, or more than 16 entity tags in If-Match", body = ValidationError),
     )
 )]
 pub async fn replace(
@@ -251,7 +251,7 @@ pub async fn replace(
         (status = 404, description = "No such task of this user", body = Detail),
         (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
         (status = 413, description = "Body over 64 KiB", body = Detail),
-        (status = 422, description = "Invalid body or id", body = ValidationError),
+        (status = 422, description = "Invalid body or id, or more than 16 entity tags in If-Match", body = ValidationError),
     )
 )]
 pub async fn patch(
@@ -280,7 +280,7 @@ pub async fn patch(
         (status = 200, description = "`completed` flipped", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 404, description = "No such task of this user", body = Detail),
         (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
-        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+        (status = 422, description = "The id is not a 64-bit integer, or more than 16 entity tags in If-Match", body = ValidationError),
     )
 )]
 pub async fn toggle(
@@ -303,7 +303,7 @@ pub async fn toggle(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such task of this user", body = Detail),
         (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
-        (status = 422, description = "The id is not a 64-bit integer", body = ValidationError),
+        (status = 422, description = "The id is not a 64-bit integer, or more than 16 entity tags in If-Match", body = ValidationError),
     )
 )]
 pub async fn delete(

@@ -141,10 +141,17 @@ fn an_unknown_environment_fails_start_up() {
         );
     }
     for word in ["production", "Development", ""] {
+        // Blank variables (compose passes them for unset ones) are unset:
+        // their defaults apply, numbers included.
         let env = [
             ("ENVIRONMENT", word),
             ("DATABASE_URL", "sqlite::memory:"),
             ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+            ("API_PORT", ""),
+            ("MAX_CONNECTIONS", " "),
+            ("STATEMENT_TIMEOUT_MS", ""),
+            ("METRICS_ADDR", ""),
+            ("JWT_ISSUER", ""),
         ];
         let (ok, _, err) = run_bin(&["migrate", "status"], &env, dir.path());
         assert!(ok, "{word:?}: {err}");

@@ -535,3 +535,43 @@ async fn one_user_cannot_hold_every_connection() {
     let text = crate::metrics::scrape(&app).await;
     assert!(crate::metrics::sample(&text, "user_db_waits_total{outcome=\"waited\"}") >= 1.0);
 }
+
+/// An HTTP/2 connection is closed (GOAWAY, then the socket) once it has had
+/// no request in flight for `IDLE_TIMEOUT_SECONDS`, although the client
+/// answers every keep-alive PING; a request on it keeps it open meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, "hardening::h2_idle", |s| {
+        s.idle_timeout_seconds = 2;
+    })
+    .await
+    .unwrap();
+    let tcp = TcpStream::connect(addr(&app)).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let started = std::time::Instant::now();
+    let driver = tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    for _ in 0..3 {
+        let request = axum::http::Request::get(format!("{}/health", app.base))
+            .body(())
+            .unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        while let Some(chunk) = body.data().await {
+            chunk.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        client = client.ready().await.unwrap();
+    }
+    // Requests 1.2 s apart kept it open past the 2 s limit...
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    // ... and with none it ends, from the server's side.
+    // (2 s after the last request, and a check's lateness of at most 2 s.)
+    let ended = tokio::time::timeout(Duration::from_secs(5), driver).await;
+    assert!(
+        ended.is_ok(),
+        "the server closed the idle HTTP/2 connection"
+    );
+}
