@@ -181,22 +181,31 @@ async fn drive<C>(
                 let _ = changed;
                 conn.as_mut().close_gracefully();
                 closing = true;
+                timer.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
             }
             () = &mut timer => {
-                let limit = if activity.served_any() { limits.idle_timeout } else { limits.header_timeout };
-                match activity.idle_for() {
-                    // Closing and idle past the grace: drop it.
-                    Some(_) if closing => return,
+                let limit = if closing {
+                    // Asked to close: a connection idle this long is done
+                    // with its last response, whatever hyper still holds.
+                    CLOSE_GRACE
+                } else if activity.served_any() {
+                    limits.idle_timeout
+                } else {
+                    limits.header_timeout
+                };
+                let next = match activity.idle_for() {
+                    Some(idle) if idle >= limit && closing => return,
                     Some(idle) if idle >= limit => {
                         conn.as_mut().close_gracefully();
                         closing = true;
-                        timer.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
+                        CLOSE_GRACE
                     }
-                    Some(idle) => timer.as_mut().reset(tokio::time::Instant::now() + (limit - idle)),
+                    Some(idle) => limit - idle,
                     // A request in flight is bounded by the request timeout;
                     // look again once it could have idled a full limit.
-                    None => timer.as_mut().reset(tokio::time::Instant::now() + limit),
-                }
+                    None => limit,
+                };
+                timer.as_mut().reset(tokio::time::Instant::now() + next);
             }
         }
     }

@@ -41,6 +41,9 @@ pub enum StoreError {
     /// none finished in time.
     #[error("too many concurrent database operations for this user")]
     UserBusy,
+    /// A statement ran well past the statement timeout and was abandoned.
+    #[error("a statement ran past the statement timeout")]
+    StatementTimedOut,
     /// The user has `MAX_TASKS_PER_USER` tasks.
     #[error("the user has the most tasks allowed")]
     TaskLimit,
@@ -76,7 +79,9 @@ impl StoreError {
                     }
                 })
             }
-            StoreError::ConnectTimeout | StoreError::PoolTimedOut => true,
+            StoreError::ConnectTimeout
+            | StoreError::PoolTimedOut
+            | StoreError::StatementTimedOut => true,
             _ => false,
         }
     }

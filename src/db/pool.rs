@@ -19,6 +19,14 @@ use sqlx::{ConnectOptions, Connection};
 
 use super::{PoolOptions, PoolState, StoreError};
 
+/// How much longer than the statement timeout a statement may take before
+/// the API gives up on it itself (the database's own cancel comes first): a
+/// fifth of the timeout and 50 ms, at most a second.
+fn backstop(statement_timeout: Duration) -> Duration {
+    let grace = (statement_timeout / 5 + Duration::from_millis(50)).min(Duration::from_secs(1));
+    statement_timeout + grace
+}
+
 /// A connection idle for longer than this is pinged before it is used.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Connections idle this long are closed (sqlx's default idle timeout)...
@@ -151,9 +159,25 @@ where
         }
     }
 
-    /// The longest one statement may run.
-    pub fn statement_timeout(&self) -> Duration {
-        self.statement_timeout
+    /// Run one statement (or one transaction) on a connection of this pool
+    /// under the statement timeout: its clock armed for the database's own
+    /// check (SQLite's progress handler; PostgreSQL's `statement_timeout`
+    /// cancels by itself), and a deadline of our own a little later, for a
+    /// database that does not enforce it (through PgBouncer the startup
+    /// option is accepted but not applied: PostgreSQL does not report the
+    /// setting, so the pooler cannot track it).
+    /// Past that the work is abandoned: [`StoreError::StatementTimedOut`],
+    /// and [`checked`](Self::checked) drops the connection.
+    pub async fn bounded<T, E: Into<StoreError>>(
+        &self,
+        deadline: &Deadline,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError> {
+        let _armed = deadline.arm(self.statement_timeout);
+        match tokio::time::timeout(backstop(self.statement_timeout), work).await {
+            Ok(done) => done.map_err(Into::into),
+            Err(_) => Err(StoreError::StatementTimedOut),
+        }
     }
 
     fn spawn_reaper(&self) {
@@ -188,9 +212,13 @@ where
         result: Result<R, E>,
     ) -> Result<R, StoreError> {
         let result = result.map_err(Into::into);
-        if let Err(StoreError::Sqlx(e)) = &result
-            && connection_lost(e)
-        {
+        let broken = match &result {
+            Err(StoreError::Sqlx(e)) => connection_lost(e),
+            // Still busy with the abandoned statement.
+            Err(StoreError::StatementTimedOut) => true,
+            _ => false,
+        };
+        if broken {
             drop(Object::take(conn));
         }
         result

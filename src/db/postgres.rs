@@ -18,10 +18,34 @@ pub struct PgDriver {
 impl PgDriver {
     pub async fn connect(opts: &PgConnectOptions, pool: &PoolOptions) -> Result<Self, StoreError> {
         // PgBouncer (and so Neon's pooled endpoint) rejects extra_float_digits.
-        let opts = opts.clone().extra_float_digits(None);
+        let plain = opts.clone().extra_float_digits(None);
+        // The statement timeout travels as a startup option, so it belongs
+        // to this client's session only, and PostgreSQL cancels a statement
+        // past it. A `SET` would not do through a transaction pooler: it
+        // would stay on whichever server connection ran it, for its other
+        // clients too. PgBouncer refuses the option unless told to track it,
+        // and even then cannot apply it (PostgreSQL does not report it):
+        // there the API's own deadline (`Pool::bounded`) is what holds.
+        let ms = pool.statement_timeout.as_millis().max(1).to_string();
+        let timed = plain.clone().options([("statement_timeout", ms.as_str())]);
         // One direct connection first: it fails at once when the server
         // refuses, where a pool would keep retrying until its timeout.
-        PgConnection::connect_with(&opts).await?.close().await?;
+        let opts = match PgConnection::connect_with(&timed).await {
+            Ok(conn) => {
+                conn.close().await?;
+                timed
+            }
+            Err(e) if refused_startup_option(&e) => {
+                tracing::warn!(
+                    "the database (a pooler) refuses the statement_timeout startup option: \
+                     the API abandons a statement past STATEMENT_TIMEOUT_MS, but the database \
+                     runs it to its end; set statement_timeout on the role or database there"
+                );
+                PgConnection::connect_with(&plain).await?.close().await?;
+                plain
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self {
             pool: Pool::new(opts, pool),
         })
@@ -41,20 +65,24 @@ impl PgDriver {
     }
 }
 
-/// PostgreSQL enforces the statement timeout itself (and cancels the
-/// statement, freeing its backend). Set per session rather than as a startup
-/// parameter, which PgBouncer refuses; through a transaction pooler the
-/// setting lands on whichever server connection runs it, so there also set
-/// it on the role (README).
+/// A pooler's refusal of a startup parameter it does not track (PgBouncer:
+/// "unsupported startup parameter", a protocol violation).
+fn refused_startup_option(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.code().is_some_and(|c| c == "08P01") || d.message().contains("startup parameter")
+    })
+}
+
+/// Nothing to do per connection: PostgreSQL enforces the statement timeout
+/// (from the startup option) and cancels the statement itself, freeing its
+/// backend.
 impl Setup for PgConnection {
     async fn setup(
         &mut self,
         _deadline: &Deadline,
-        statement_timeout: std::time::Duration,
+        _statement_timeout: std::time::Duration,
     ) -> Result<(), sqlx::Error> {
-        let ms = statement_timeout.as_millis().max(1);
-        let set = format!("SET statement_timeout = {ms}");
-        sqlx::query(&set).execute(&mut *self).await.map(drop)
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 
 /// Implement `Driver` for `$driver`, which has `pool_for(read_only) ->
 /// &Pool<$conn>` (the pool a statement runs on), `pool_state_all()` and
-/// `close_all()`. Every statement runs with its connection's clock armed
-/// (the statement timeout).
+/// `close_all()`. Every statement runs bounded by the statement timeout
+/// ([`Pool::bounded`](super::pool::Pool::bounded)).
 macro_rules! sqlx_driver {
     ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
@@ -35,11 +35,13 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(stmt.read_only);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
-                    .fetch_all(&mut *inner)
+                let result = pool
+                    .bounded(
+                        deadline,
+                        sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
+                            .fetch_all(&mut *inner),
+                    )
                     .await;
-                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -48,11 +50,13 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(stmt.read_only);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
-                    .fetch_all(&mut *inner)
+                let result = pool
+                    .bounded(
+                        deadline,
+                        sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
+                            .fetch_all(&mut *inner),
+                    )
                     .await;
-                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -61,11 +65,13 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(stmt.read_only);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
-                    .fetch_one(&mut *inner)
+                let result = pool
+                    .bounded(
+                        deadline,
+                        sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
+                            .fetch_one(&mut *inner),
+                    )
                     .await;
-                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -74,11 +80,13 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(stmt.read_only);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
-                    .fetch_optional(&mut *inner)
+                let result = pool
+                    .bounded(
+                        deadline,
+                        sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
+                            .fetch_optional(&mut *inner),
+                    )
                     .await;
-                drop(armed);
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -90,8 +98,7 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(false);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = async {
+                let work = async {
                     // The insert writes first, so SQLite takes its write lock
                     // at once (no read-then-upgrade "database is locked").
                     let mut tx = inner.begin().await?;
@@ -109,9 +116,8 @@ macro_rules! sqlx_driver {
                         .await?;
                     tx.commit().await?;
                     Ok::<_, StoreError>(Some(row))
-                }
-                .await;
-                drop(armed);
+                };
+                let result = pool.bounded(deadline, work).await;
                 Pool::<$conn>::checked(conn, result)
             }
 
@@ -120,11 +126,12 @@ macro_rules! sqlx_driver {
                 let pool = self.pool_for(stmt.read_only);
                 let mut conn = pool.get().await?;
                 let Conn { inner, deadline } = &mut *conn;
-                let armed = deadline.arm(pool.statement_timeout());
-                let result = sqlx::query_with::<$db, _>(&stmt.sql, args)
-                    .execute(&mut *inner)
+                let result = pool
+                    .bounded(
+                        deadline,
+                        sqlx::query_with::<$db, _>(&stmt.sql, args).execute(&mut *inner),
+                    )
                     .await;
-                drop(armed);
                 Pool::<$conn>::checked(conn, result.map(|done| done.rows_affected()))
             }
 

@@ -158,7 +158,7 @@ async fn numbers_out_of_range_are_422_or_empty(app: TestApp) {
 }
 
 /// One raw HTTP/1.1 exchange; the status code of the answer.
-async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
+pub async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
     let mut s = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
         .await
         .unwrap();

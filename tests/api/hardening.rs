@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::attacks::raw_status;
 use crate::helpers::{Backend, TestApp, assert_422};
 
 crate::both_backends!(
@@ -25,25 +26,6 @@ crate::both_backends!(
 
 fn addr(app: &TestApp) -> String {
     app.base.trim_start_matches("http://").to_owned()
-}
-
-/// The status line's code of a raw HTTP/1.1 exchange.
-async fn raw_status(app: &TestApp, request: &[u8]) -> u16 {
-    let mut s = TcpStream::connect(addr(app)).await.unwrap();
-    let _ = s.write_all(request).await;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&answer);
-    head.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The label values `label` takes in `metric`'s samples.
