@@ -288,7 +288,6 @@ pub fn router(
         .layer(axum::middleware::from_fn(refuse_unknown_method))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(security_headers))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(request_id_on_500))
         .layer(
@@ -304,6 +303,8 @@ pub fn router(
     app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_insane_request_id))
+        // Outermost: on every answer, preflights and panics included.
+        .layer(axum::middleware::from_fn(security_headers))
 }
 
 /// Serve `/api/tasks/` as `/api/tasks` (FastAPI would redirect). Swagger UI's
