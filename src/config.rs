@@ -2,14 +2,11 @@
 //! read once at start-up into one typed struct. Failures name the variable
 //! and never print a password or a secret.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
 
-pub use crate::auth::jwks::JwksSettings;
+pub use crate::auth::config::{AuthConfig, JWKS_TIMEOUT, JwksSettings, Secret, SessionSettings};
+pub use crate::db::url::{DatabaseUrl, UrlError, mask_url};
 use crate::http::ratelimit::Rate;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
@@ -258,33 +255,6 @@ pub enum LogFormat {
     Text,
 }
 
-/// A secret that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(****)")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
 /// A start-up failure: which variable, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {msg}")]
@@ -293,34 +263,19 @@ pub struct ConfigError {
     pub msg: String,
 }
 
+impl From<UrlError> for ConfigError {
+    fn from(e: UrlError) -> Self {
+        Self {
+            var: e.var,
+            msg: e.msg,
+        }
+    }
+}
+
 fn fail(var: &'static str, msg: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         msg: msg.into(),
-    }
-}
-
-/// A parsed `DATABASE_URL`.
-#[derive(Clone)]
-pub enum DatabaseUrl {
-    Sqlite(SqliteConnectOptions),
-    Postgres(PgConnectOptions),
-}
-
-/// Never prints the password the options hold.
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(o) => write!(f, "Sqlite({})", o.get_filename().display()),
-            DatabaseUrl::Postgres(o) => write!(
-                f,
-                "Postgres({}@{}:{}/{})",
-                o.get_username(),
-                o.get_host(),
-                o.get_port(),
-                o.get_database().unwrap_or("")
-            ),
-        }
     }
 }
 
@@ -336,111 +291,6 @@ pub fn log_filter(level: &str) -> String {
         _ => level.to_owned(),
     };
     format!("{word},sqlx=warn")
-}
-
-/// Query parameters sqlx understands; others (Neon's `channel_binding`,
-/// libpq's `connect_timeout`, …) are dropped rather than breaking start-up.
-const PG_PARAMS: &[&str] = &[
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-    "options",
-];
-
-/// The URL with any password replaced by `****`, for messages.
-pub fn mask_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("****"));
-            }
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    let v = if k == "password" {
-                        "****".into()
-                    } else {
-                        v.into_owned()
-                    };
-                    (k.into_owned(), v)
-                })
-                .collect();
-            if !pairs.is_empty() {
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable URL>".into(),
-    }
-}
-
-impl DatabaseUrl {
-    /// Parse and normalise: SQLAlchemy schemes (`postgresql+asyncpg`,
-    /// `+psycopg2`, `+psycopg`) become `postgres`, asyncpg's `ssl=` becomes
-    /// `sslmode=`, unknown libpq parameters are dropped.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        Self::parse_for("DATABASE_URL", raw)
-    }
-
-    /// Parse a database URL given in `var`.
-    pub fn parse_for(var: &'static str, raw: &str) -> Result<Self, ConfigError> {
-        let raw = raw.trim();
-        let bad = |why: &str| fail(var, format!("{why} (in {})", mask_url(raw)));
-        if raw.starts_with("sqlite:") {
-            return SqliteConnectOptions::from_str(raw)
-                .map(DatabaseUrl::Sqlite)
-                .map_err(|_| bad("not a valid SQLite URL"));
-        }
-        let (scheme, rest) = raw
-            .split_once("://")
-            .ok_or_else(|| bad("expected postgres://… or sqlite://…"))?;
-        let base = scheme.split('+').next().unwrap_or(scheme);
-        if !matches!(base, "postgres" | "postgresql") {
-            return Err(bad(&format!("unsupported scheme '{scheme}'")));
-        }
-        let mut url = url::Url::parse(&format!("postgres://{rest}"))
-            .map_err(|e| bad(&format!("invalid URL: {e}")))?;
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .filter_map(|(k, v)| {
-                let k = if k == "ssl" {
-                    "sslmode".into()
-                } else {
-                    k.into_owned()
-                };
-                if PG_PARAMS.contains(&k.as_str()) {
-                    Some((k, v.into_owned()))
-                } else {
-                    tracing::debug!(parameter = %k, "ignoring database URL parameter");
-                    None
-                }
-            })
-            .collect();
-        url.set_query(None);
-        if !pairs.is_empty() {
-            url.query_pairs_mut().extend_pairs(pairs);
-        }
-        PgConnectOptions::from_str(url.as_str())
-            .map(DatabaseUrl::Postgres)
-            .map_err(|e| {
-                bad(&format!(
-                    "invalid PostgreSQL URL: {}",
-                    e.to_string().replace(raw, "…")
-                ))
-            })
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, DatabaseUrl::Postgres(_))
-    }
 }
 
 /// Validated configuration.
@@ -467,36 +317,6 @@ pub struct Config {
     /// How often expired Idempotency-Key records are swept (`None`: never).
     pub idempotency_sweep: Option<Duration>,
 }
-
-/// What the token verifier needs.
-#[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// `None` with no auth configured outside production: development auth.
-    pub secret: Option<Secret>,
-    pub issuers: Vec<String>,
-    pub audiences: Vec<String>,
-    /// User-id claims of HS* tokens, tried in order.
-    pub user_claims: Vec<String>,
-    /// User-id claims of JWKS-verified tokens.
-    pub jwks_user_claims: Vec<String>,
-    pub leeway: Duration,
-    /// How many verified JWTs are remembered (0: none).
-    pub token_cache_size: u64,
-    /// Asymmetric tokens: where their keys are published.
-    pub jwks: Option<JwksSettings>,
-    /// Better Auth session tokens: where its `session` table is.
-    pub sessions: Option<SessionSettings>,
-}
-
-/// Session-token lookups (SPEC 4.2, opt-in).
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    pub database: PgConnectOptions,
-    pub cache_ttl: Duration,
-}
-
-/// The whole JWKS fetch (connect, headers, body) must finish within this.
-pub const JWKS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
 /// A setting given but blank (`BETTER_AUTH_URL=` in a `.env`, or an empty

@@ -9,3 +9,4 @@ pub mod db;
 pub mod http;
 pub mod startup;
 pub mod tasks;
+pub mod telemetry;

@@ -8,10 +8,10 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 
-use crate::auth::{Authenticator, SeenUsers};
+use crate::auth::Authenticator;
 use crate::config::{Config, DatabaseUrl};
 use crate::connection::{self, ConnectionLimits};
-use crate::db::{self, MigrateCommand, Store, StoreError};
+use crate::db::{self, MigrateCommand, SeenUsers, Store, StoreError};
 use crate::http::{self, AppState};
 
 /// How long start-up keeps trying to reach the database before giving up.
@@ -62,7 +62,7 @@ impl Application {
     /// Connect, migrate (unless disabled) and bind `config.host:config.port`
     /// (port 0 picks a free one), and `METRICS_ADDR` when set.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        http::metrics::init();
+        crate::telemetry::init();
         let store = connect_store(&config).await?;
         if config.auto_migrate {
             store

@@ -171,16 +171,16 @@ impl JwksCache {
                 let count = keys.len();
                 *self.keys.write().expect("key set lock") = Arc::new(KeySet { keys });
                 tracing::info!(keys = count, ttl_secs = ttl.as_secs(), "JWKS refreshed");
-                crate::http::metrics::jwks_refresh("fetched");
+                crate::telemetry::jwks_refresh("fetched");
                 Refresh::Fetched { ttl }
             }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "JWKS fetch failed; keeping the cached keys");
-                crate::http::metrics::jwks_refresh("failed");
+                crate::telemetry::jwks_refresh("failed");
                 Refresh::Failed
             }
             Err(_) => {
-                crate::http::metrics::jwks_refresh("failed");
+                crate::telemetry::jwks_refresh("failed");
                 tracing::warn!(
                     timeout_ms = self.settings.timeout.as_millis() as u64,
                     "JWKS fetch timed out; keeping the cached keys"

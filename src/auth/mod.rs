@@ -1,13 +1,13 @@
-//! Bearer-token authentication (SPEC 4): verifying tokens, minting them for
-//! development and tests, and the extractor that yields the request's user.
+//! Bearer-token authentication (SPEC 4): verifying tokens and minting them
+//! for development and tests. Knows nothing of HTTP or the task store: the
+//! web layer's extractor (`http::auth`) hands it the token.
 
-mod extract;
+pub mod config;
 pub mod jwks;
 mod jwt;
 mod keys;
 mod session;
 
-pub use extract::{AuthUser, SeenUsers};
 pub use session::sign_session_token;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::config::{AuthConfig, Secret};
+use config::{AuthConfig, Secret};
 use jwks::JwksCache;
 use jwt::{Alg, ClaimRules, Compact};
 use keys::PublicKey;
@@ -85,7 +85,8 @@ impl AuthFailure {
 #[derive(Debug)]
 pub enum VerifyError {
     Invalid(AuthFailure),
-    Store(crate::db::StoreError),
+    /// The session lookup's query failed.
+    Lookup(sqlx::Error),
 }
 
 impl From<AuthFailure> for VerifyError {
@@ -218,12 +219,12 @@ impl Authenticator {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(hit) = verified.cache.get(&digest) {
             if self.still_valid(&hit) {
-                crate::http::metrics::token_cache("hit");
+                crate::telemetry::token_cache("hit");
                 return Ok(hit.identity.clone());
             }
             verified.cache.invalidate(&digest);
         }
-        crate::http::metrics::token_cache("miss");
+        crate::telemetry::token_cache("miss");
         let fresh = Arc::new(self.verify_jws(token).await?);
         verified.cache.insert(digest, Arc::clone(&fresh));
         Ok(fresh.identity.clone())

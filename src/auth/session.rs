@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::jwt::Alg;
 use super::{AuthFailure, Identity, VerifyError, hmac_valid};
-use crate::config::Secret;
+use super::config::Secret;
 
 /// Longest raw session token looked up (Better Auth's are 32 characters).
 const MAX_SESSION_TOKEN: usize = 255;
@@ -149,7 +149,7 @@ impl SessionStore {
         .bind(raw)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| VerifyError::Store(e.into()))?;
+        .map_err(VerifyError::Lookup)?;
         Ok(match row {
             Some((user_id, remaining)) => Found {
                 user_id: Some(user_id),

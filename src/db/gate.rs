@@ -60,13 +60,12 @@ impl UserGate {
         let permit = match Arc::clone(&turn.sem).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                metrics::counter!("user_db_waits_total", "outcome" => "waited").increment(1);
+                crate::telemetry::user_db_wait("waited");
                 let waited = tokio::time::timeout(self.wait, Arc::clone(&turn.sem).acquire_owned());
                 match waited.await {
                     Ok(Ok(permit)) => permit,
                     _ => {
-                        metrics::counter!("user_db_waits_total", "outcome" => "refused")
-                            .increment(1);
+                        crate::telemetry::user_db_wait("refused");
                         return Err(StoreError::UserBusy);
                     }
                 }

@@ -12,6 +12,10 @@ mod postgres;
 pub mod sql;
 mod sqlite;
 mod sqlx_driver;
+pub mod url;
+mod users;
+
+pub use users::SeenUsers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::config::DatabaseUrl;
+use url::DatabaseUrl;
 use crate::tasks::list::ListQuery;
 use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now};
 use sql::{Dialect, Statement, Target};

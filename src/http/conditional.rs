@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, Problem};
 use crate::db::sql::MAX_VERSIONS;
 
 /// Most entity tags an `If-Match` or `If-None-Match` may list (a task has
@@ -76,7 +76,7 @@ pub struct TooManyTags;
 
 fn too_many(header: &'static str) -> ApiError {
     ApiError::invalid(vec![
-        FieldError::new(
+        Problem::new(
             vec![json!("header"), json!(header)],
             "too_long",
             format!("At most {MAX_TAGS} entity tags"),

@@ -2,39 +2,13 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::{Value, json};
 
+use super::openapi::{Detail, ValidationError};
 use crate::db::StoreError;
 
-/// One problem in a 422 body, shaped as FastAPI/pydantic report it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FieldError {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub loc: Vec<Value>,
-    pub msg: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ctx: Option<Value>,
-}
-
-impl FieldError {
-    /// A problem at `loc` (for example `["body", "title"]`).
-    pub fn new(loc: Vec<Value>, kind: &'static str, msg: impl Into<String>) -> Self {
-        Self {
-            kind,
-            loc,
-            msg: msg.into(),
-            ctx: None,
-        }
-    }
-
-    /// Attach pydantic's `ctx` object (limits, expected values).
-    pub fn with_ctx(mut self, ctx: Value) -> Self {
-        self.ctx = Some(ctx);
-        self
-    }
-}
+/// The 422 body lists [`Problem`]s, the domain's own validation type, as
+/// they are (they are shaped as FastAPI/pydantic report them).
+pub use crate::tasks::Problem;
 
 /// Everything a handler can fail with; each variant has one status code.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +29,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(&'static str),
     #[error("validation failed")]
-    Validation(Vec<FieldError>),
+    Validation(Vec<Problem>),
     #[error("request timed out")]
     TimedOut,
     #[error("too many requests")]
@@ -71,7 +45,7 @@ impl ApiError {
         Self::NotFound("Task not found")
     }
 
-    pub fn invalid(errors: Vec<FieldError>) -> Self {
+    pub fn invalid(errors: Vec<Problem>) -> Self {
         Self::Validation(errors)
     }
 }
@@ -95,7 +69,10 @@ impl From<StoreError> for ApiError {
 }
 
 fn detail(status: StatusCode, detail: &str) -> Response {
-    (status, axum::Json(json!({ "detail": detail }))).into_response()
+    let body = Detail {
+        detail: detail.to_owned(),
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 impl IntoResponse for ApiError {
@@ -130,7 +107,7 @@ impl IntoResponse for ApiError {
             }
             Self::Validation(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(json!({ "detail": errors })),
+                axum::Json(ValidationError { detail: errors }),
             )
                 .into_response(),
             Self::TooManyRequests { retry_after } => {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, Problem};
 
 /// A JSON body, parsed but not yet validated. Malformed JSON is a 422
 /// `json_invalid`, an empty body a 422 `missing`, an oversized one a 413.
@@ -31,7 +31,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::invalid(vec![FieldError::new(
+                ApiError::invalid(vec![Problem::new(
                     vec![json!("body")],
                     "json_invalid",
                     "Could not read the request body",
@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::invalid(vec![FieldError::new(
+            return Err(ApiError::invalid(vec![Problem::new(
                 vec![json!("body")],
                 "missing",
                 "Field required",
@@ -48,7 +48,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             let at = offset(&bytes, e.line(), e.column());
             ApiError::invalid(vec![
-                FieldError::new(
+                Problem::new(
                     vec![json!("body"), json!(at)],
                     "json_invalid",
                     "JSON decode error",
@@ -71,7 +71,7 @@ pub async fn path_params<S: Send + Sync>(
         Ok(params) => Ok(Some(params)),
         Err(RawPathParamsRejection::InvalidUtf8InPathParam(_)) => {
             let name = invalid_param(parts).unwrap_or_else(|| "path".to_owned());
-            Err(ApiError::invalid(vec![FieldError::new(
+            Err(ApiError::invalid(vec![Problem::new(
                 vec![json!("path"), json!(name)],
                 "string_unicode",
                 "Input should be a valid string: invalid UTF-8 after percent-decoding",
@@ -111,7 +111,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
             .map(|(_, v)| v)
             .ok_or_else(ApiError::task_not_found)?;
         raw.parse().map(TaskId).map_err(|_| {
-            ApiError::invalid(vec![FieldError::new(
+            ApiError::invalid(vec![Problem::new(
                 vec![json!("path"), json!("id")],
                 "int_parsing",
                 "Input should be a valid integer, unable to parse string as an integer",

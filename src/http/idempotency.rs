@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, Problem};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a replayed response (as Stripe does).
@@ -28,7 +28,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             return Ok(IdempotencyKey(None));
         };
         let bad = |kind: &'static str, msg: &str| {
-            ApiError::invalid(vec![FieldError::new(
+            ApiError::invalid(vec![Problem::new(
                 vec![json!("header"), json!("idempotency-key")],
                 kind,
                 msg,

@@ -2,17 +2,19 @@
 //! `#[utoipa::path]` annotations and the types below, served at
 //! `/openapi.json` and by `todo-api openapi`; Swagger UI at `/docs`.
 //!
-//! The handlers are annotated once, in their plain style; [`ScopedRoutes`]
-//! adds the `/api/{user_id}/…` twin of each, as the router does.
+//! The paths come from the route table (`routes.rs`, utoipa-axum), where
+//! each task handler is nested under both `/api` and `/api/{user_id}`;
+//! [`finish`] adds what the table cannot say (security, shared responses,
+//! the scoped twins' parameter).
 
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, Required, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::tasks;
+use crate::tasks::Problem;
+
 
 /// The document.
 #[derive(OpenApi)]
@@ -24,21 +26,7 @@ use crate::tasks;
             `/api/{user_id}/tasks…` (the path must name the token's user, else 403).",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(
-        tasks::routes::list,
-        tasks::routes::create,
-        tasks::routes::get,
-        tasks::routes::replace,
-        tasks::routes::patch,
-        tasks::routes::toggle,
-        tasks::routes::delete,
-        tasks::routes::stats,
-        tasks::routes::me,
-        super::health,
-        super::metrics::render,
-    ),
-    components(schemas(Detail, ValidationError, FieldErrorDoc)),
-    modifiers(&Security, &CommonResponses, &ScopedRoutes),
+    components(schemas(Detail, ValidationError, Problem)),
     tags(
         (name = "tasks", description = "The token's user's tasks"),
         (name = "users", description = "The token's user"),
@@ -47,9 +35,19 @@ use crate::tasks;
 )]
 pub struct ApiDoc;
 
-/// The document as served (and as `todo-api openapi` prints it).
+/// The document as served (and as `todo-api openapi` prints it): the route
+/// table's, from the handlers' annotations.
 pub fn document() -> Document {
-    ApiDoc::openapi()
+    super::routes::document()
+}
+
+/// Complete a document made from the route table: the bearer scheme, the
+/// responses every authenticated operation shares, and what the scoped
+/// twins add.
+pub fn finish(doc: &mut Document) {
+    Security.modify(doc);
+    CommonResponses.modify(doc);
+    ScopedRoutes.modify(doc);
 }
 
 /// `{"detail": "…"}`: every error but 422 (SPEC 6).
@@ -59,26 +57,10 @@ pub struct Detail {
     pub detail: String,
 }
 
-/// One problem of a 422, as FastAPI reports it.
-#[derive(Serialize, ToSchema)]
-#[schema(as = FieldError)]
-pub struct FieldErrorDoc {
-    /// Machine-readable kind: `missing`, `string_too_long`, `enum`, `json_invalid`, …
-    #[serde(rename = "type")]
-    #[schema(example = "string_too_long")]
-    pub kind: String,
-    /// Where: `["body", "title"]`, `["query", "limit"]`, `["path", "id"]`, `["header", "idempotency-key"]`.
-    #[schema(example = json!(["body", "title"]))]
-    pub loc: Vec<Value>,
-    pub msg: String,
-    /// Details such as `{"max_length": 200}`.
-    pub ctx: Option<Value>,
-}
-
 /// 422: every problem of the request at once.
 #[derive(Serialize, ToSchema)]
 pub struct ValidationError {
-    pub detail: Vec<FieldErrorDoc>,
+    pub detail: Vec<Problem>,
 }
 
 /// The query of `GET /api/tasks` (SPEC 5.2). Invalid values are 422 with
@@ -194,35 +176,33 @@ pub struct TaskPatch {
 }
 
 /// `GET /api/me`.
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "a schema only: read by the derive")]
-pub struct Me {
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
     /// The token's user id.
-    id: String,
+    pub id: &'a str,
     /// From the token's claims, when present.
-    email: Option<String>,
-    name: Option<String>,
-    tasks: MeCounts,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub tasks: MeCounts,
 }
 
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "a schema only: read by the derive")]
+#[derive(Serialize, ToSchema)]
 pub struct MeCounts {
-    total: i64,
-    completed: i64,
-    pending: i64,
-    overdue: i64,
+    pub total: i64,
+    pub completed: i64,
+    pub pending: i64,
+    pub overdue: i64,
 }
 
 /// `GET /health`.
-#[derive(ToSchema)]
-#[expect(dead_code, reason = "a schema only: read by the derive")]
+#[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `healthy` or `unhealthy`.
     #[schema(example = "healthy")]
-    status: String,
+    pub status: &'static str,
     /// Why, when unhealthy.
-    detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
 }
 
 /// Routes that need no token.
@@ -297,7 +277,8 @@ impl Modify for CommonResponses {
     }
 }
 
-/// Adds `/api/{user_id}/…` for every `/api/tasks…` and `/api/stats` path.
+/// What the `/api/{user_id}/…` twins of the task routes add to their
+/// operations: the `user_id` parameter, the 403, an operation id of their own.
 struct ScopedRoutes;
 
 impl Modify for ScopedRoutes {
@@ -314,26 +295,20 @@ impl Modify for ScopedRoutes {
                     .schema_type(utoipa::openapi::schema::Type::String),
             ))
             .build();
-        let scoped: Vec<(String, utoipa::openapi::PathItem)> = doc
-            .paths
-            .paths
-            .iter()
-            .filter(|(path, _)| path.starts_with("/api/tasks") || *path == "/api/stats")
-            .map(|(path, item)| {
-                let mut item = item.clone();
-                for op in operations(&mut item) {
-                    op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_scoped"));
-                    let params = op.parameters.get_or_insert_with(Vec::new);
-                    params.insert(0, user_id.clone());
-                    op.responses.responses.insert(
-                        "403".into(),
-                        detail_response("`user_id` is not the token's user").into(),
-                    );
-                }
-                (path.replacen("/api", "/api/{user_id}", 1), item)
-            })
-            .collect();
-        doc.paths.paths.extend(scoped);
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/api/{user_id}/") {
+                continue;
+            }
+            for op in operations(item) {
+                op.operation_id = op.operation_id.as_ref().map(|id| format!("{id}_scoped"));
+                let params = op.parameters.get_or_insert_with(Vec::new);
+                params.insert(0, user_id.clone());
+                op.responses.responses.insert(
+                    "403".into(),
+                    detail_response("`user_id` is not the token's user").into(),
+                );
+            }
+        }
     }
 }
 

@@ -65,7 +65,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
         self.buckets.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            metrics::counter!("rate_limited_total", "scope" => self.scope).increment(1);
+            crate::telemetry::rate_limited(self.scope);
             tracing::warn!(
                 scope = self.scope,
                 wait_ms = wait.as_millis() as u64,

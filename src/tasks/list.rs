@@ -6,7 +6,7 @@ use serde_json::json;
 use super::model::{
     CATEGORY_EXPECTED, Category, PRIORITY_EXPECTED, Priority, parse_datetime_or_date,
 };
-use crate::http::error::FieldError;
+use super::problem::Problem;
 
 /// The most tasks one response carries; a longer list is paged with `Link`.
 pub const MAX_PAGE: i64 = 1000;
@@ -63,16 +63,16 @@ pub struct ListQuery {
     pub offset: i64,
 }
 
-fn err(name: &str, kind: &'static str, msg: impl Into<String>) -> FieldError {
-    FieldError::new(vec![json!("query"), json!(name)], kind, msg)
+fn err(name: &str, kind: &'static str, msg: impl Into<String>) -> Problem {
+    Problem::new(vec![json!("query"), json!(name)], kind, msg)
 }
 
-fn enum_err(name: &str, expected: &'static str) -> FieldError {
+fn enum_err(name: &str, expected: &'static str) -> Problem {
     err(name, "enum", format!("Input should be {expected}"))
         .with_ctx(json!({ "expected": expected }))
 }
 
-fn int(name: &str, raw: &str, min: i64, max: i64) -> Result<i64, FieldError> {
+fn int(name: &str, raw: &str, min: i64, max: i64) -> Result<i64, Problem> {
     let n: i64 = raw.trim().parse().map_err(|_| {
         err(
             name,
@@ -104,7 +104,7 @@ fn pick<T: Copy>(
     raw: &str,
     options: &[(&str, T)],
     expected: &'static str,
-) -> Result<T, FieldError> {
+) -> Result<T, Problem> {
     options
         .iter()
         .find(|(k, _)| *k == raw)
@@ -112,7 +112,7 @@ fn pick<T: Copy>(
         .ok_or_else(|| enum_err(name, expected))
 }
 
-fn boolean(name: &str, raw: &str) -> Result<bool, FieldError> {
+fn boolean(name: &str, raw: &str) -> Result<bool, Problem> {
     match raw.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
         "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
@@ -120,7 +120,7 @@ fn boolean(name: &str, raw: &str) -> Result<bool, FieldError> {
     }
 }
 
-fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, FieldError> {
+fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, Problem> {
     let (t, plain_date) = parse_datetime_or_date(raw).ok_or_else(|| {
         err(
             name,
@@ -152,7 +152,7 @@ fn like_literal(q: &str) -> String {
 impl ListQuery {
     /// Parse a raw query string; unknown parameters are ignored, the last of
     /// a repeated parameter wins, and every invalid value is reported.
-    pub fn parse(raw: Option<&str>) -> Result<Self, Vec<FieldError>> {
+    pub fn parse(raw: Option<&str>) -> Result<Self, Vec<Problem>> {
         let mut q = ListQuery::default();
         let mut errors = Vec::new();
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes());
@@ -220,7 +220,7 @@ impl ListQuery {
                 _ => Ok(()),
             };
             if let Err(e) = result {
-                errors.retain(|old: &FieldError| old.loc != e.loc);
+                errors.retain(|old: &Problem| old.loc != e.loc);
                 errors.push(e);
             }
         }

@@ -1,8 +1,12 @@
-//! Tasks: the domain model, list queries, and the HTTP handlers.
+//! Tasks, the domain: the task and its inputs (parsed and validated at the
+//! boundary), list queries, and the validation problems they report.
+//! Imports nothing of the crate.
 
 pub mod list;
 pub mod model;
-pub mod routes;
+mod problem;
+
+pub use problem::Problem;
 
 #[cfg(test)]
 mod proptests;

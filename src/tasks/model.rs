@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use crate::http::error::FieldError;
+use super::problem::Problem;
 
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 1000;
@@ -190,17 +190,17 @@ fn loc(field: &str) -> Vec<Value> {
 /// Field-by-field reader of a JSON object that collects every problem.
 struct BodyReader<'a> {
     obj: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
+    errors: Vec<Problem>,
 }
 
 impl<'a> BodyReader<'a> {
-    fn new(body: &'a Value) -> Result<Self, Vec<FieldError>> {
+    fn new(body: &'a Value) -> Result<Self, Vec<Problem>> {
         match body {
             Value::Object(obj) => Ok(Self {
                 obj,
                 errors: Vec::new(),
             }),
-            _ => Err(vec![FieldError::new(
+            _ => Err(vec![Problem::new(
                 vec![json!("body")],
                 "model_attributes_type",
                 "Input should be a valid dictionary or object to extract fields from",
@@ -214,7 +214,7 @@ impl<'a> BodyReader<'a> {
     }
 
     fn fail(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
-        self.errors.push(FieldError::new(loc(field), kind, msg));
+        self.errors.push(Problem::new(loc(field), kind, msg));
     }
 
     fn title(&mut self, v: &Value) -> Option<Title> {
@@ -223,7 +223,7 @@ impl<'a> BodyReader<'a> {
         let len = trimmed.chars().count();
         if len < 1 {
             self.errors.push(
-                FieldError::new(
+                Problem::new(
                     loc(TITLE_FIELD),
                     "string_too_short",
                     "String should have at least 1 character",
@@ -241,7 +241,7 @@ impl<'a> BodyReader<'a> {
 
     fn too_long(&mut self, field: &str, max: usize) {
         self.errors.push(
-            FieldError::new(
+            Problem::new(
                 loc(field),
                 "string_too_long",
                 format!("String should have at most {max} characters"),
@@ -312,7 +312,7 @@ impl<'a> BodyReader<'a> {
         let parsed = v.as_str().and_then(parse);
         if parsed.is_none() {
             self.errors.push(
-                FieldError::new(loc(field), "enum", format!("Input should be {expected}"))
+                Problem::new(loc(field), "enum", format!("Input should be {expected}"))
                     .with_ctx(json!({ "expected": expected })),
             );
         }
@@ -353,7 +353,7 @@ impl<'a> BodyReader<'a> {
         }
     }
 
-    fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
+    fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<Problem>> {
         if self.errors.is_empty() {
             Ok(value())
         } else {
@@ -379,7 +379,7 @@ pub const CATEGORY_EXPECTED: &str = "'work', 'personal', 'home' or 'other'";
 
 /// Parse a POST or PUT body: the PATCH fields, with `title` required and
 /// defaults for the rest. A `user_id` or any other unknown field is ignored.
-pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<FieldError>> {
+pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<Problem>> {
     let title_missing = body
         .as_object()
         .is_some_and(|o| !o.contains_key(TITLE_FIELD));
@@ -397,7 +397,7 @@ pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<FieldError>> {
             if missing {
                 errors.insert(
                     0,
-                    FieldError::new(loc(TITLE_FIELD), "missing", "Field required"),
+                    Problem::new(loc(TITLE_FIELD), "missing", "Field required"),
                 );
             }
             Err(errors)
@@ -406,7 +406,7 @@ pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<FieldError>> {
 }
 
 /// Parse a PATCH body (JSON merge patch over the task's fields).
-pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<FieldError>> {
+pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<Problem>> {
     let mut r = BodyReader::new(body)?;
     let title = r
         .get(TITLE_FIELD)

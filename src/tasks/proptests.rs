@@ -33,7 +33,7 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn located_in(errors: &[crate::http::error::FieldError], area: &str) -> bool {
+fn located_in(errors: &[crate::tasks::Problem], area: &str) -> bool {
     !errors.is_empty() && errors.iter().all(|e| e.loc.first() == Some(&json!(area)))
 }
 

@@ -7,17 +7,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::list::{ListQuery, next_page_query};
-use super::model::{Task, parse_input, parse_patch};
-use crate::auth::AuthUser;
+use super::AppState;
+use super::auth::AuthUser;
+use super::conditional::{IfMatch, IfNoneMatch, etag};
+use super::error::{ApiError, Problem};
+use super::extract::{JsonBody, TaskId};
+use super::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
+use super::openapi::{self, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError};
 use crate::db::Stats;
 use crate::db::{Claim, StoreError, Write};
-use crate::http::AppState;
-use crate::http::conditional::{IfMatch, IfNoneMatch, etag};
-use crate::http::error::{ApiError, FieldError};
-use crate::http::extract::{JsonBody, TaskId};
-use crate::http::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
-use crate::http::openapi::{self, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError};
+use crate::tasks::list::{ListQuery, next_page_query};
+use crate::tasks::model::{Task, parse_input, parse_patch};
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -39,7 +39,7 @@ fn written<T>(write: Write<T>) -> Result<T, ApiError> {
 
 /// `GET /api/tasks`: the user's tasks, filtered, sorted and paged.
 #[utoipa::path(
-    get, path = "/api/tasks", tag = "tasks", operation_id = "list_tasks",
+    get, path = "/tasks", tag = "tasks", operation_id = "list_tasks",
     params(ListParams),
     responses(
         (status = 200, description = "The user's tasks, filtered, sorted and paged", body = [Task], headers(
@@ -76,7 +76,7 @@ pub async fn list(
 /// `Idempotency-Key`, a retry gets the first response instead of a second
 /// task (SPEC 7).
 #[utoipa::path(
-    post, path = "/api/tasks", tag = "tasks", operation_id = "create_task",
+    post, path = "/tasks", tag = "tasks", operation_id = "create_task",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
     request_body = openapi::TaskInput,
     responses(
@@ -123,7 +123,7 @@ pub async fn create(
             ));
         }
         Claim::Mismatch => {
-            return Err(ApiError::invalid(vec![FieldError::new(
+            return Err(ApiError::invalid(vec![Problem::new(
                 vec![json!("header"), json!("idempotency-key")],
                 "value_error",
                 "This Idempotency-Key was used with another request body",
@@ -173,7 +173,9 @@ where
     match op().await {
         Err(e) if e.is_missing_user() => {
             s.users.forget(user.id());
-            s.users.ensure(&s.store, &user.0).await?;
+            let who = &user.0;
+            let (email, name) = (who.email.as_deref(), who.name.as_deref());
+            s.users.ensure(&s.store, &who.user_id, email, name).await?;
             Ok(op().await?)
         }
         result => Ok(result?),
@@ -182,7 +184,7 @@ where
 
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
 #[utoipa::path(
-    get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "get_task",
+    get, path = "/tasks/{id}", tag = "tasks", operation_id = "get_task",
     params(TaskIdParam, ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`), at most 16; 304 when one matches")),
     responses(
         (status = 200, description = "The task", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
@@ -214,7 +216,7 @@ pub async fn get(
 
 /// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
 #[utoipa::path(
-    put, path = "/api/tasks/{id}", tag = "tasks", operation_id = "replace_task",
+    put, path = "/tasks/{id}", tag = "tasks", operation_id = "replace_task",
     params(TaskIdParam, IfMatchParam),
     request_body = openapi::TaskInput,
     responses(
@@ -243,7 +245,7 @@ pub async fn replace(
 
 /// `PATCH /api/tasks/{id}`: merge patch.
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}", tag = "tasks", operation_id = "patch_task",
+    patch, path = "/tasks/{id}", tag = "tasks", operation_id = "patch_task",
     params(TaskIdParam, IfMatchParam),
     request_body = openapi::TaskPatch,
     responses(
@@ -274,7 +276,7 @@ pub async fn patch(
 
 /// `PATCH /api/tasks/{id}/complete`: toggle `completed` atomically.
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task",
+    patch, path = "/tasks/{id}/complete", tag = "tasks", operation_id = "toggle_task",
     params(TaskIdParam, IfMatchParam),
     responses(
         (status = 200, description = "`completed` flipped", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
@@ -297,7 +299,7 @@ pub async fn toggle(
 
 /// `DELETE /api/tasks/{id}`: 204 with an empty body.
 #[utoipa::path(
-    delete, path = "/api/tasks/{id}", tag = "tasks", operation_id = "delete_task",
+    delete, path = "/tasks/{id}", tag = "tasks", operation_id = "delete_task",
     params(TaskIdParam, IfMatchParam),
     responses(
         (status = 204, description = "Deleted"),
@@ -323,7 +325,7 @@ pub async fn delete(
 
 /// `GET /api/stats`: counts of the user's tasks.
 #[utoipa::path(
-    get, path = "/api/stats", tag = "tasks", operation_id = "task_stats",
+    get, path = "/stats", tag = "tasks", operation_id = "task_stats",
     responses((status = 200, description = "Counts of the user's tasks", body = Stats))
 )]
 pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
@@ -337,16 +339,17 @@ pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response
 )]
 pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let stats = s.store.stats(user.id()).await?;
-    Ok(Json(json!({
-        "id": user.0.user_id,
-        "email": user.0.email,
-        "name": user.0.name,
-        "tasks": {
-            "total": stats.total,
-            "completed": stats.completed,
-            "pending": stats.pending,
-            "overdue": stats.overdue,
+    let who = &user.0;
+    Ok(Json(openapi::Me {
+        id: &who.user_id,
+        email: who.email.as_deref(),
+        name: who.name.as_deref(),
+        tasks: openapi::MeCounts {
+            total: stats.total,
+            completed: stats.completed,
+            pending: stats.pending,
+            overdue: stats.overdue,
         },
-    }))
+    })
     .into_response())
 }

@@ -1,0 +1,221 @@
+//! The middleware stack's pieces: request ids, the request span and its log
+//! line, the request deadline, method refusal, security headers, the 500
+//! body, panics, CORS and the trailing slash.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Span;
+
+use super::error::ApiError;
+use super::idempotency;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
+    // `*` (which seed .env files use) allows any origin; safe here because
+    // credentials travel in the Authorization header, never in cookies.
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().cloned())
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            idempotency::IDEMPOTENCY_KEY,
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LINK,
+            header::LOCATION,
+            HeaderName::from_static("x-total-count"),
+            idempotency::REPLAYED,
+            REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+pub(super) fn request_span(req: &Request<Body>) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = crate::telemetry::method_label(req.method()),
+        route,
+        request_id,
+        client_addr = %client,
+        user_id = tracing::field::Empty,
+    )
+}
+
+pub(super) fn log_response(resp: &Response<Body>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = resp.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
+}
+
+/// SPEC 9: no request runs longer than `REQUEST_TIMEOUT_SECONDS`, body
+/// reading included; past it the answer is a JSON 503 and the work is dropped
+/// (each write is one statement, or a transaction, so nothing is half done).
+pub(super) async fn deadline(State(limit): State<Duration>, req: Request<Body>, next: Next) -> Response<Body> {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::TimedOut.into_response()
+        }
+    }
+}
+
+/// A method this API does not know is refused before any other work, as a
+/// 405 (it is labelled `other` in metrics and logs; its name is never kept).
+pub(super) async fn refuse_unknown_method(req: Request<Body>, next: Next) -> Response<Body> {
+    if crate::telemetry::KNOWN_METHODS.contains(req.method()) {
+        next.run(req).await
+    } else {
+        ApiError::MethodNotAllowed.into_response()
+    }
+}
+
+/// Every response says `nosniff`; the documentation page (the one HTML page)
+/// also may not be framed (clickjacking) and loads scripts, styles and
+/// images from this server only.
+pub(super) async fn security_headers(req: Request<Body>, next: Next) -> Response<Body> {
+    let docs = req.uri().path().starts_with("/docs");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if docs {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    }
+    resp
+}
+
+/// Swagger UI's page: its own scripts and styles (it sets some styles
+/// inline), images from itself or `data:` URLs, requests to this API only.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self' data:; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// SPEC 6: a 500 carries the request id, so a user can quote it to support.
+pub(super) async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
+    let id = req.headers().get(REQUEST_ID).cloned();
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return resp;
+    }
+    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (parts, _) = resp.into_parts();
+    let body = json!({ "detail": "Internal server error", "request_id": id });
+    let mut resp = axum::Json(body).into_response();
+    *resp.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            resp.headers_mut().insert(name, value.clone());
+        }
+    }
+    resp
+}
+
+pub(super) fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {what}")).into_response()
+}
+
+/// Serve `/api/tasks/` as `/api/tasks` (FastAPI would redirect). Swagger UI's
+/// own `/docs/…` paths keep their slash: its page loads assets relative to
+/// `/docs/` and redirects `/docs` there.
+pub fn trim_trailing_slash(mut req: Request<Body>) -> Request<Body> {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs/") {
+        let trimmed = match path.trim_end_matches('/') {
+            "" => "/",
+            p => p,
+        };
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Longest caller-supplied `X-Request-ID` that is kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// A caller's `X-Request-ID` is kept (and logged, and echoed) only when it is
+/// sane: one header of 1 to 128 letters, digits or `-_.:/+=@`. Otherwise it is
+/// dropped and a UUID generated, so log lines cannot be forged or bloated.
+pub(super) async fn drop_insane_request_id(mut req: Request<Body>) -> Request<Body> {
+    let sane = |v: &axum::http::HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:/+=@".contains(c))
+    };
+    let mut given = req.headers().get_all(REQUEST_ID).iter();
+    let keep = match (given.next(), given.next()) {
+        (Some(one), None) => sane(one),
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+

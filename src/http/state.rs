@@ -1,0 +1,17 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::db::{SeenUsers, Store};
+
+use super::ratelimit::RateLimits;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub users: Arc<SeenUsers>,
+    pub limits: Arc<RateLimits>,
+}
