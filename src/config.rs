@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-
 pub use crate::auth::config::{AuthConfig, JWKS_TIMEOUT, JwksSettings, Secret, SessionSettings};
 pub use crate::db::url::{DatabaseUrl, UrlError, mask_url};
 use crate::http::ratelimit::Rate;
@@ -207,45 +206,17 @@ pub struct Settings {
     pub idempotency_sweep_seconds: u64,
 }
 
+/// The defaults are clap's (its `default_value`s above), read with no flags
+/// and no environment, so they are written once.
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            database_url: DEFAULT_DATABASE_URL.into(),
-            better_auth_secret: None,
-            better_auth_url: None,
-            jwks_url: None,
-            jwt_issuer: None,
-            jwt_audience: None,
-            jwt_user_claim: None,
-            jwt_leeway_seconds: 30,
-            token_cache_size: 10_000,
-            jwks_cooldown_seconds: 10,
-            jwks_refresh_seconds: 300,
-            better_auth_sessions: false,
-            better_auth_session_db_url: None,
-            better_auth_session_cache_seconds: 30,
-            cors_origins: None,
-            api_host: DEFAULT_HOST.into(),
-            api_port: DEFAULT_PORT,
-            db_pool_size: 10,
-            db_max_overflow: 20,
-            log_level: "info".into(),
-            log_format: None,
-            environment: "development".into(),
-            auto_migrate: true,
-            request_timeout_seconds: 30,
-            rate_limit_ip_per_second: 0,
-            rate_limit_ip_burst: 0,
-            rate_limit_user_per_second: 0,
-            rate_limit_user_burst: 0,
-            max_connections: None,
-            idle_timeout_seconds: 60,
-            max_tasks_per_user: 100_000,
-            user_db_concurrency: 4,
-            statement_timeout_ms: 5_000,
-            metrics_addr: None,
-            idempotency_sweep_seconds: 600,
-        }
+        use clap::{Args, FromArgMatches};
+        let command =
+            Settings::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["defaults"])
+            .expect("every setting has a default or is optional");
+        Settings::from_arg_matches(&matches).expect("the defaults are valid settings")
     }
 }
 
@@ -521,6 +492,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_clap_s_without_flags_or_environment() {
+        let d = Settings::default();
+        assert_eq!(d.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(
+            (d.api_host.as_str(), d.api_port),
+            (DEFAULT_HOST, DEFAULT_PORT)
+        );
+        assert_eq!((d.db_pool_size, d.db_max_overflow), (10, 20));
+        assert_eq!(
+            (d.statement_timeout_ms, d.max_tasks_per_user),
+            (5_000, 100_000)
+        );
+        assert!(d.better_auth_secret.is_none() && d.jwt_user_claim.is_none());
+        assert!(d.auto_migrate && !d.better_auth_sessions);
+    }
 
     #[test]
     fn sqlalchemy_and_neon_urls_are_accepted() {

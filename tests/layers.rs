@@ -16,12 +16,21 @@ struct Layer {
 /// The rows between the `layers:begin` and `layers:end` markers:
 /// `| layer | files | may import |`, lists comma-separated, `-` for none.
 fn layers(doc: &str) -> Vec<Layer> {
-    let begin = doc.find("<!-- layers:begin -->").expect("a layers:begin marker");
-    let end = doc.find("<!-- layers:end -->").expect("a layers:end marker");
+    let begin = doc
+        .find("<!-- layers:begin -->")
+        .expect("a layers:begin marker");
+    let end = doc
+        .find("<!-- layers:end -->")
+        .expect("a layers:end marker");
     doc[begin..end]
         .lines()
         .filter(|l| l.starts_with('|'))
-        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+        })
         .filter(|cells| cells.len() == 3 && !cells[0].starts_with("---") && cells[0] != "layer")
         .map(|cells| {
             let list = |cell: &str| -> Vec<String> {
@@ -136,7 +145,11 @@ fn rust_files(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
         if path.is_dir() {
             rust_files(&path, root, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             out.insert(rel, std::fs::read_to_string(&path).unwrap());
         }
     }
@@ -144,7 +157,8 @@ fn rust_files(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
 
 fn table() -> Vec<Layer> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).expect("docs/architecture.md");
+    let doc =
+        std::fs::read_to_string(root.join("docs/architecture.md")).expect("docs/architecture.md");
     let layers = layers(&doc);
     assert!(layers.len() >= 8, "the layer table was read: {layers:?}");
     layers
@@ -157,7 +171,11 @@ fn every_import_follows_the_layer_table() {
     rust_files(&root.join("src"), root, &mut files);
     assert!(files.len() > 30, "src/ was read");
     let found = violations(&table(), &files);
-    assert!(found.is_empty(), "imports against the layers:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "imports against the layers:\n{}",
+        found.join("\n")
+    );
 }
 
 /// The check itself: a wrong arrow, a path in an expression, a file outside
@@ -172,9 +190,18 @@ fn the_check_catches_a_wrong_import() {
     };
     let up = file("src/tasks/model.rs", "use crate::http::error::ApiError;\n");
     assert_eq!(up.len(), 1, "{up:?}");
-    assert!(up[0].starts_with("src/tasks/model.rs:1: tasks -> http"), "{up:?}");
-    let inline = file("src/db/mod.rs", "fn f() {\n    crate::auth::random_secret();\n}\n");
-    assert!(inline[0].starts_with("src/db/mod.rs:2: db -> auth"), "{inline:?}");
+    assert!(
+        up[0].starts_with("src/tasks/model.rs:1: tasks -> http"),
+        "{up:?}"
+    );
+    let inline = file(
+        "src/db/mod.rs",
+        "fn f() {\n    crate::auth::random_secret();\n}\n",
+    );
+    assert!(
+        inline[0].starts_with("src/db/mod.rs:2: db -> auth"),
+        "{inline:?}"
+    );
     let grouped = file("src/auth/mod.rs", "use crate::{telemetry, db::Store};\n");
     assert_eq!(grouped.len(), 1, "{grouped:?}");
     assert!(grouped[0].contains("auth -> db"), "{grouped:?}");

@@ -17,9 +17,9 @@ use percent_encoding::percent_decode_str;
 use sha2::Sha256;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::config::Secret;
 use super::jwt::Alg;
 use super::{AuthFailure, Identity, VerifyError, hmac_valid};
-use super::config::Secret;
 
 /// Longest raw session token looked up (Better Auth's are 32 characters).
 const MAX_SESSION_TOKEN: usize = 255;

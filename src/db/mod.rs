@@ -23,10 +23,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use url::DatabaseUrl;
 use crate::tasks::list::ListQuery;
 use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now};
 use sql::{Dialect, Statement, Target};
+use url::DatabaseUrl;
 
 /// A database failure. Callers only need to know whether it is worth retrying.
 #[derive(Debug, thiserror::Error)]
@@ -462,19 +462,21 @@ impl Store {
 
     /// Create a task under a claimed Idempotency-Key: the task and the record
     /// of the response commit together, so a crash leaves neither.
+    /// `response` renders the body a replay will answer (the web layer's
+    /// business: the Store stores it as given).
     pub async fn create_task_keyed(
         &self,
         user: &str,
         key: &str,
         input: &TaskInput,
+        response: fn(&Task) -> Result<String, String>,
     ) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let insert = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
         let then: AfterInsert = Box::new(move |row: &TaskRow| {
             let task = Task::try_from(row.clone())?;
-            let body = serde_json::to_string(&task)
-                .map_err(|e| StoreError::Corrupt(format!("task JSON: {e}")))?;
+            let body = response(&task).map_err(StoreError::Corrupt)?;
             Ok(sql::record_key(
                 dialect,
                 &user_,

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::tasks::list::{ListFilter, Order, SortKey, StatusFilter};
-use crate::tasks::model::{TaskInput, TaskPatch};
+use crate::tasks::model::{TaskInput, TaskPatch, search_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -98,8 +98,19 @@ fn text(s: &str) -> Arg {
     Arg::Text(s.to_owned())
 }
 
-fn search_key(s: &str) -> String {
-    s.to_lowercase()
+/// `%key%` for `LIKE … ESCAPE '\'`, with `%`, `_` and the escape character
+/// of the key matched literally.
+fn like_contains(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    out.push('%');
+    for c in key.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 pub fn upsert_user(
@@ -416,10 +427,11 @@ fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) 
                 .push(")");
         }
     }
-    if let Some(q) = &f.q {
-        b.push(" AND (title_search LIKE ").bind(text(q));
+    if let Some(key) = &f.q {
+        let pattern = like_contains(key);
+        b.push(" AND (title_search LIKE ").bind(text(&pattern));
         b.push(" ESCAPE '\\' OR description_search LIKE ")
-            .bind(text(q))
+            .bind(Arg::Text(pattern))
             .push(" ESCAPE '\\')");
     }
 }
@@ -526,6 +538,12 @@ mod tests {
             assert_eq!(one.args.len(), many.args.len());
             assert!(many.args.contains(&Arg::Int(MAX_VERSIONS as i64)));
         }
+    }
+
+    #[test]
+    fn search_patterns_match_the_key_literally() {
+        assert_eq!(like_contains("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_contains("café"), "%café%");
     }
 
     #[test]

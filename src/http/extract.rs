@@ -2,7 +2,9 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts, MatchedPath, OriginalUri, RawPathParams, Request,
+};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Value, json};
@@ -85,9 +87,14 @@ pub async fn path_params<S: Send + Sync>(
 /// the request path is not UTF-8 when percent-decoded.
 fn invalid_param(parts: &Parts) -> Option<String> {
     let template = parts.extensions.get::<MatchedPath>()?.as_str();
+    // The whole path: inside a nested router `parts.uri` lacks the prefix.
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(parts.uri.path(), |o| o.0.path());
     template
         .split('/')
-        .zip(parts.uri.path().split('/'))
+        .zip(path.split('/'))
         .find_map(|(pattern, segment)| {
             let name = pattern.strip_prefix('{')?.strip_suffix('}')?;
             let decoded = percent_encoding::percent_decode_str(segment);

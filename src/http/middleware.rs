@@ -95,7 +95,11 @@ pub(super) fn log_response(resp: &Response<Body>, latency: Duration, _span: &Spa
 /// SPEC 9: no request runs longer than `REQUEST_TIMEOUT_SECONDS`, body
 /// reading included; past it the answer is a JSON 503 and the work is dropped
 /// (each write is one statement, or a transaction, so nothing is half done).
-pub(super) async fn deadline(State(limit): State<Duration>, req: Request<Body>, next: Next) -> Response<Body> {
+pub(super) async fn deadline(
+    State(limit): State<Duration>,
+    req: Request<Body>,
+    next: Next,
+) -> Response<Body> {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
@@ -218,4 +222,3 @@ pub(super) async fn drop_insane_request_id(mut req: Request<Body>) -> Request<Bo
     }
     req
 }
-

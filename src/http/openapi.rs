@@ -15,7 +15,6 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::tasks::Problem;
 
-
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -78,13 +77,16 @@ pub struct ListParams {
     /// `work`, `personal`, `home` or `other`.
     #[param(value_type = Option<String>, pattern = "^(work|personal|home|other)$")]
     category: Option<String>,
-    /// Due on or before (RFC 3339 date-time, or a date: the whole day).
+    /// Due on or before (RFC 3339 date-time, or a date: the whole day), years 0001 to 9999.
+    #[param(value_type = Option<String>, format = DateTime)]
     due_before: Option<String>,
-    /// Due on or after (RFC 3339 date-time, or a date).
+    /// Due on or after (RFC 3339 date-time, or a date), years 0001 to 9999.
+    #[param(value_type = Option<String>, format = DateTime)]
     due_after: Option<String>,
     /// `true`: pending and past due; `false`: everything else.
     overdue: Option<bool>,
-    /// Case-insensitive substring of title or description (`%`, `_` literal), at most 200 characters.
+    /// Case-insensitive substring of title or description (`%`, `_` literal), at most 200 characters, no NUL.
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     q: Option<String>,
     /// `created_at` (default), `updated_at`, `due_date` (undated last), `priority` or `title`.
     #[param(value_type = Option<String>, pattern = "^(created_at|updated_at|due_date|priority|title)$")]
@@ -115,8 +117,51 @@ pub struct TaskIdParam {
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct IfMatchParam {
     /// Entity tags (or `*`), at most 16; a stale one is 412 and nothing changes.
-    #[param(rename = "If-Match")]
+    #[param(rename = "If-Match", pattern = "^[^,]*(,[^,]*){0,15}$")]
     if_match: Option<String>,
+}
+
+/// The strings a boolean field also accepts, any case (pydantic's lax mode).
+const LAX_BOOLEAN_WORDS: [&str; 12] = [
+    "true", "t", "yes", "y", "on", "1", "false", "f", "no", "n", "off", "0",
+];
+
+/// A boolean as the body parser takes it: `true`/`false`, `0`/`1`, or one of
+/// [`LAX_BOOLEAN_WORDS`] in any case.
+fn lax_boolean() -> utoipa::openapi::Schema {
+    use utoipa::openapi::ObjectBuilder;
+    use utoipa::openapi::schema::{OneOfBuilder, Type};
+    let any_case = |word: &str| {
+        word.chars()
+            .map(|c| {
+                let (l, u) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
+                if l == u {
+                    c.to_string()
+                } else {
+                    format!("[{l}{u}]")
+                }
+            })
+            .collect::<String>()
+    };
+    let words: Vec<String> = LAX_BOOLEAN_WORDS.iter().map(|w| any_case(w)).collect();
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([0, 1])),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^({})$", words.join("|")))),
+        )
+        .description(Some(
+            "A boolean; also `0`/`1` and `true`, `yes`, `on`, `1`, `false`, `no`, `off`, `0` \
+             (and their first letters), any case",
+        ))
+        .build()
+        .into()
 }
 
 /// The body of POST and PUT (SPEC 5.1). Unknown fields are ignored.
@@ -127,23 +172,24 @@ pub struct TaskInput {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
         example = "Buy milk"
     )]
     title: String,
     #[schema(max_length = 1000)]
     description: Option<String>,
     /// PUT sets it only when present.
+    #[schema(schema_with = lax_boolean)]
     completed: Option<bool>,
     /// Sets `completed` when `completed` is absent (seed 002).
-    #[schema(value_type = Option<String>, pattern = "^(pending|completed)$")]
+    #[schema(value_type = Option<String>, pattern = "^(pending|completed)$", nullable = false)]
     status: Option<String>,
-    #[schema(value_type = Option<String>, pattern = "^(low|medium|high)$", default = "medium")]
+    #[schema(value_type = Option<String>, pattern = "^(low|medium|high)$", default = "medium", nullable = false)]
     priority: Option<String>,
-    #[schema(value_type = Option<String>, pattern = "^(work|personal|home|other)$", default = "other")]
+    #[schema(value_type = Option<String>, pattern = "^(work|personal|home|other)$", default = "other", nullable = false)]
     category: Option<String>,
-    /// RFC 3339 date-time, or a date meaning midnight UTC.
-    #[schema(format = DateTime)]
+    /// RFC 3339 date-time, or a date meaning midnight UTC; years 0001 to 9999.
+    #[schema(format = DateTime, min_length = 10)]
     due_date: Option<String>,
 }
 
@@ -155,14 +201,14 @@ pub struct TaskPatch {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
         nullable = false
     )]
     title: Option<String>,
     /// `null` clears it.
     #[schema(max_length = 1000)]
     description: Option<String>,
-    #[schema(nullable = false)]
+    #[schema(schema_with = lax_boolean)]
     completed: Option<bool>,
     #[schema(value_type = Option<String>, pattern = "^(pending|completed)$", nullable = false)]
     status: Option<String>,
@@ -170,8 +216,8 @@ pub struct TaskPatch {
     priority: Option<String>,
     #[schema(value_type = Option<String>, pattern = "^(work|personal|home|other)$", nullable = false)]
     category: Option<String>,
-    /// RFC 3339 date-time or date; `null` clears it.
-    #[schema(format = DateTime)]
+    /// RFC 3339 date-time or date, years 0001 to 9999; `null` clears it.
+    #[schema(format = DateTime, min_length = 10)]
     due_date: Option<String>,
 }
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use super::openapi::{self, Health};
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use super::openapi::{self, Health};
-use super::state::AppState;
 
 /// `GET /health`: 200 when the database answers, 503 otherwise.
 #[utoipa::path(

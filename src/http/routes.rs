@@ -16,14 +16,19 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::error::ApiError;
 use super::middleware::{self, BODY_LIMIT, REQUEST_ID};
 use super::state::AppState;
-use super::{metrics, ops, openapi, ratelimit, tasks};
+use super::{metrics, openapi, ops, ratelimit, tasks};
 
 /// The task routes of one style; their paths are relative to the prefix
 /// they are nested under.
 fn task_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tasks::list, tasks::create))
-        .routes(routes!(tasks::get, tasks::replace, tasks::patch, tasks::delete))
+        .routes(routes!(
+            tasks::get,
+            tasks::replace,
+            tasks::patch,
+            tasks::delete
+        ))
         .routes(routes!(tasks::toggle))
         .routes(routes!(tasks::stats))
 }
@@ -101,8 +106,9 @@ pub fn router(
     }
     app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::map_request(middleware::drop_insane_request_id))
+        .layer(axum::middleware::map_request(
+            middleware::drop_insane_request_id,
+        ))
         // Outermost: on every answer, preflights and panics included.
         .layer(axum::middleware::from_fn(middleware::security_headers))
 }
-

@@ -2,8 +2,8 @@
 //! `/api/{user_id}/tasks…` (the `AuthUser` extractor checks the latter).
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -52,7 +52,7 @@ fn written<T>(write: Write<T>) -> Result<T, ApiError> {
 pub async fn list(
     State(s): State<AppState>,
     user: AuthUser,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     let q = ListQuery::parse(uri.query()).map_err(ApiError::invalid)?;
     let page = s.store.list_tasks(user.id(), &q).await?;
@@ -77,7 +77,7 @@ pub async fn list(
 /// task (SPEC 7).
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "create_task",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
     request_body = openapi::TaskInput,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response again)", body = Task, headers(
@@ -92,7 +92,7 @@ pub async fn list(
 pub async fn create(
     State(s): State<AppState>,
     user: AuthUser,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -134,7 +134,9 @@ pub async fn create(
     // key done (or released), not in flight until it is deemed abandoned.
     let (store, user_id, owned_key) = (s.store.clone(), user.id().to_owned(), key.clone());
     let job = tokio::spawn(async move {
-        let result = store.create_task_keyed(&user_id, &owned_key, &input).await;
+        let result = store
+            .create_task_keyed(&user_id, &owned_key, &input, replay_body)
+            .await;
         if result.is_err()
             && let Err(e) = store.release_key(&user_id, &owned_key).await
         {
@@ -148,6 +150,12 @@ pub async fn create(
     audit("created", &user, task.id);
     let location = location(task.id);
     Ok(created(&location, task.version, Json(task).into_response()))
+}
+
+/// The body an Idempotency-Key replay answers: the task as the first
+/// response had it.
+fn replay_body(task: &Task) -> Result<String, String> {
+    serde_json::to_string(task).map_err(|e| format!("task JSON: {e}"))
 }
 
 /// A 201 with `Location` and `ETag` around `body`.
@@ -185,7 +193,7 @@ where
 /// `GET /api/tasks/{id}`: 304 when `If-None-Match` names its version.
 #[utoipa::path(
     get, path = "/tasks/{id}", tag = "tasks", operation_id = "get_task",
-    params(TaskIdParam, ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`), at most 16; 304 when one matches")),
+    params(TaskIdParam, ("If-None-Match" = Option<String>, Header, pattern = "^[^,]*(,[^,]*){0,15}$", description = "Entity tags (or `*`), at most 16; 304 when one matches")),
     responses(
         (status = 200, description = "The task", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 304, description = "Not modified", headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use super::model::search_key;
 use super::model::{
     CATEGORY_EXPECTED, Category, PRIORITY_EXPECTED, Priority, parse_datetime_or_date,
 };
@@ -49,7 +50,7 @@ pub struct ListFilter {
     pub due_after: Option<DateTime<Utc>>,
     /// `Some(true)`: pending and past due; `Some(false)`: everything else.
     pub overdue: Option<bool>,
-    /// Lower-cased search text, matched as a literal substring.
+    /// The search text as a [`search_key`], matched as a literal substring.
     pub q: Option<String>,
     pub sort: SortKey,
     pub order: Order,
@@ -135,20 +136,6 @@ fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, Proble
     Ok(t)
 }
 
-/// Escape `%`, `_` and the escape character itself for `LIKE … ESCAPE '\'`.
-fn like_literal(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 impl ListQuery {
     /// Parse a raw query string; unknown parameters are ignored, the last of
     /// a repeated parameter wins, and every invalid value is reported.
@@ -192,7 +179,7 @@ impl ListQuery {
                 )
                 .with_ctx(json!({ "max_length": Q_MAX }))),
                 "q" => {
-                    f.q = (!v.is_empty()).then(|| like_literal(v));
+                    f.q = (!v.is_empty()).then(|| search_key(v));
                     Ok(())
                 }
                 "sort" => pick(
@@ -270,7 +257,7 @@ mod tests {
     #[test]
     fn like_metacharacters_are_literal() {
         let q = ListQuery::parse(Some("q=50%25_OFF%5C")).unwrap();
-        assert_eq!(q.filter.q.as_deref(), Some("%50\\%\\_off\\\\%"));
+        assert_eq!(q.filter.q.as_deref(), Some("50%_off\\"));
     }
 
     #[test]

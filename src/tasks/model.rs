@@ -414,15 +414,17 @@ pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<Problem>> {
         .and_then(|v| r.title(v));
     let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
     // Seed 002's frontends send `status` rather than `completed`; an
-    // explicit `completed` wins.
+    // explicit `completed` wins. A `status` is checked either way, as the
+    // document says it must be `pending` or `completed`.
+    let status = r
+        .get("status")
+        .and_then(|v| r.non_null("status", v))
+        .and_then(|v| r.choice("status", v, status_completed, STATUS_EXPECTED));
     let completed = match r.get("completed") {
         Some(v) => r
             .non_null("completed", v)
             .and_then(|v| r.boolean("completed", v)),
-        None => r
-            .get("status")
-            .and_then(|v| r.non_null("status", v))
-            .and_then(|v| r.choice("status", v, status_completed, STATUS_EXPECTED)),
+        None => status,
     };
     let priority = r
         .get("priority")
@@ -443,6 +445,13 @@ pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<Problem>> {
     })
 }
 
+/// How a title, a description and a search text compare in `q=` searches:
+/// lower-cased with Unicode's rules here (not by the database, whose rules
+/// differ between SQLite and PostgreSQL), so both match `CAFÉ` with `café`.
+pub fn search_key(s: &str) -> String {
+    s.to_lowercase()
+}
+
 /// An RFC 3339 date-time (an offset-less one is taken as UTC), or a plain
 /// date meaning midnight UTC.
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
@@ -453,8 +462,23 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
 /// Only years 0001 to 9999 (in UTC) are dates: both databases store and
 /// compare those alike (SQLite as fixed-width text, which a five-digit or
 /// negative year would sort wrongly; PostgreSQL refuses years before 4713 BC).
+/// The date is always written `YYYY-MM-DD` (zero-padded, as RFC 3339 has
+/// it), so the document can say so.
 pub fn parse_datetime_or_date(s: &str) -> Option<(DateTime<Utc>, bool)> {
-    parse_any(s.trim()).filter(|(t, _)| (1..=9999).contains(&t.year()))
+    let s = s.trim();
+    let b = s.as_bytes();
+    let padded = b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !padded {
+        return None;
+    }
+    parse_any(s).filter(|(t, _)| (1..=9999).contains(&t.year()))
 }
 
 fn parse_any(s: &str) -> Option<(DateTime<Utc>, bool)> {
@@ -512,6 +536,8 @@ mod tests {
         let p = parse_patch(&json!({ "status": "pending", "completed": true })).unwrap();
         assert_eq!(p.completed, Some(true), "completed wins");
         assert!(parse_patch(&json!({ "status": "done" })).is_err());
+        // Checked even when `completed` decides.
+        assert!(parse_patch(&json!({ "status": "", "completed": true })).is_err());
     }
 
     #[test]
@@ -532,6 +558,10 @@ mod tests {
             assert!(parse_datetime(out).is_none(), "{out}");
         }
         assert!(parse_datetime("9999-12-31T23:59:59Z").is_some());
+        // The date part is zero-padded, YYYY-MM-DD.
+        for short in ["2026-1-2", "0122-08-2", "26-01-02", "2026-01-2T03:04:05"] {
+            assert!(parse_datetime(short).is_none(), "{short}");
+        }
         assert!(parse_datetime("0001-01-01").is_some());
     }
 
