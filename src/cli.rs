@@ -119,7 +119,7 @@ fn init_logging(s: &Settings) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Openapi) = cli.command {
         // Needs no configuration: it describes the API, not a deployment.
-        println!("{}", crate::http::openapi::document().to_pretty_json()?);
+        println!("{}", crate::http::document().to_pretty_json()?);
         return Ok(());
     }
     let mut config = Config::from_settings(&cli.settings)?;

@@ -16,5 +16,5 @@ pub mod state;
 pub mod tasks;
 
 pub use middleware::trim_trailing_slash;
-pub use routes::{metrics_router, router};
+pub use routes::{document, metrics_router, router};
 pub use state::AppState;

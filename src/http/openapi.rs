@@ -34,12 +34,6 @@ use crate::tasks::Problem;
 )]
 pub struct ApiDoc;
 
-/// The document as served (and as `todo-api openapi` prints it): the route
-/// table's, from the handlers' annotations.
-pub fn document() -> Document {
-    super::routes::document()
-}
-
 /// Complete a document made from the route table: the bearer scheme, the
 /// responses every authenticated operation shares, and what the scoped
 /// twins add.
