@@ -45,7 +45,7 @@ fuzz() { # name database-url
   st --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --header "Authorization: Bearer $token" \
     --max-examples "$EXAMPLES" \
-    --seed 20261123 \
+    --seed "${FUZZ_SEED:-20261123}" \
     --checks all \
     --no-color
 }

@@ -162,15 +162,13 @@ fn lax_boolean() -> utoipa::openapi::Schema {
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct TaskInput {
-    /// Trimmed; 1 to 200 characters, not all blank, no NUL.
+    /// Trimmed (Unicode white space); then 1 to 200 characters; no NUL.
     #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000](?:[^\\u0000]{0,198}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
         example = "Buy milk"
     )]
     title: String,
-    #[schema(max_length = 1000)]
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     /// PUT sets it only when present.
     #[schema(schema_with = lax_boolean)]
@@ -193,14 +191,12 @@ pub struct TaskInput {
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct TaskPatch {
     #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000](?:[^\\u0000]{0,198}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\u0000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
         nullable = false
     )]
     title: Option<String>,
     /// `null` clears it.
-    #[schema(max_length = 1000)]
+    #[schema(max_length = 1000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[schema(schema_with = lax_boolean)]
     completed: Option<bool>,
