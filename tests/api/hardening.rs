@@ -435,6 +435,13 @@ async fn idle_and_silent_connections_are_closed_and_capped() {
         let (client, url) = (app.client.clone(), app.url("/health"));
         tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) })
     };
+    // While the three slots are held, the fourth is not served (the silent
+    // ones are closed only at the 2 s deadline).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a fourth connection waits for a slot"
+    );
     for (i, mut conn) in silent.into_iter().enumerate() {
         let mut buf = vec![0u8; 4096];
         let closed = tokio::time::timeout(Duration::from_secs(15), async {
