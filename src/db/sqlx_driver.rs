@@ -1,6 +1,27 @@
 //! The [`Driver`](super::Driver) implementation shared by the sqlx-backed
 //! drivers: only the database type and its argument buffer differ.
 
+/// Run one statement on a connection of the pool it belongs to (by
+/// `read_only`), under the statement timeout, and pass its result on (a
+/// connection that broke or ran out of time is dropped). `$query` is the
+/// sqlx future, made from the SQL text, the arguments and the connection.
+macro_rules! run_statement {
+    ($self:ident, $stmt:ident, $conn:ty, |$sql:ident, $args:ident, $exec:ident| $query:expr) => {{
+        let $args = arguments($stmt.args)?;
+        let $sql = $stmt.sql.as_str();
+        let pool = $self.pool_for($stmt.read_only);
+        let mut conn = pool.get().await?;
+        let Conn {
+            inner: $exec,
+            deadline,
+        } = &mut *conn;
+        let result = pool.bounded(deadline, $query).await;
+        Pool::<$conn>::checked(conn, result)
+    }};
+}
+
+pub(super) use run_statement;
+
 /// Implement `Driver` for `$driver`, which has `pool_for(read_only) ->
 /// &Pool<$conn>` (the pool a statement runs on), `pool_state_all()` and
 /// `close_all()`. Every statement runs bounded by the statement timeout
@@ -31,63 +52,27 @@ macro_rules! sqlx_driver {
             }
 
             async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
-                let args = arguments(stmt.args)?;
-                let pool = self.pool_for(stmt.read_only);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
-                let result = pool
-                    .bounded(
-                        deadline,
-                        sqlx::query_as_with::<$db, TaskRow, _>(&stmt.sql, args)
-                            .fetch_all(&mut *inner),
-                    )
-                    .await;
-                Pool::<$conn>::checked(conn, result)
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, TaskRow, _>(sql, args).fetch_all(&mut *c)
+                })
             }
 
             async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
-                let args = arguments(stmt.args)?;
-                let pool = self.pool_for(stmt.read_only);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
-                let result = pool
-                    .bounded(
-                        deadline,
-                        sqlx::query_as_with::<$db, StatsRow, _>(&stmt.sql, args)
-                            .fetch_all(&mut *inner),
-                    )
-                    .await;
-                Pool::<$conn>::checked(conn, result)
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, StatsRow, _>(sql, args).fetch_all(&mut *c)
+                })
             }
 
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
-                let args = arguments(stmt.args)?;
-                let pool = self.pool_for(stmt.read_only);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
-                let result = pool
-                    .bounded(
-                        deadline,
-                        sqlx::query_scalar_with::<$db, i64, _>(&stmt.sql, args)
-                            .fetch_one(&mut *inner),
-                    )
-                    .await;
-                Pool::<$conn>::checked(conn, result)
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_scalar_with::<$db, i64, _>(sql, args).fetch_one(&mut *c)
+                })
             }
 
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
-                let args = arguments(stmt.args)?;
-                let pool = self.pool_for(stmt.read_only);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
-                let result = pool
-                    .bounded(
-                        deadline,
-                        sqlx::query_as_with::<$db, KeyRow, _>(&stmt.sql, args)
-                            .fetch_optional(&mut *inner),
-                    )
-                    .await;
-                Pool::<$conn>::checked(conn, result)
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, KeyRow, _>(sql, args).fetch_optional(&mut *c)
+                })
             }
 
             async fn insert_task_then(
@@ -122,17 +107,11 @@ macro_rules! sqlx_driver {
             }
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {
-                let args = arguments(stmt.args)?;
-                let pool = self.pool_for(stmt.read_only);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
-                let result = pool
-                    .bounded(
-                        deadline,
-                        sqlx::query_with::<$db, _>(&stmt.sql, args).execute(&mut *inner),
-                    )
-                    .await;
-                Pool::<$conn>::checked(conn, result.map(|done| done.rows_affected()))
+                let done =
+                    super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                        sqlx::query_with::<$db, _>(sql, args).execute(&mut *c)
+                    })?;
+                Ok(done.rows_affected())
             }
 
             fn pool_state(&self) -> PoolState {
