@@ -119,7 +119,8 @@ fn init_logging(s: &Settings) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Openapi) = cli.command {
         // Needs no configuration: it describes the API, not a deployment.
-        println!("{}", crate::http::document().to_pretty_json()?);
+        let doc = crate::http::document(&cli.settings.conventions());
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     let mut config = Config::from_settings(&cli.settings)?;

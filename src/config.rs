@@ -7,6 +7,7 @@ use std::time::Duration;
 pub use crate::auth::config::{AuthConfig, JWKS_TIMEOUT, JwksSettings, Secret, SessionSettings};
 pub use crate::db::url::{DatabaseUrl, UrlError, mask_url};
 use crate::http::ratelimit::Rate;
+pub use crate::http::shape::{Conventions, DeleteResponse, Envelope, JsonCase, PutSemantics};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://todo.db";
 /// The user-id claims of HS* tokens unless `JWT_USER_CLAIM` is set (seed 000
@@ -204,6 +205,35 @@ pub struct Settings {
         default_value_t = 600
     )]
     pub idempotency_sweep_seconds: u64,
+    /// Field names of response bodies: snake (seeds) or camel (SPEC 13).
+    #[arg(long, global = true, env = "JSON_CASE", value_enum, ignore_case = true, default_value_t = JsonCase::Snake)]
+    pub json_case: JsonCase,
+    /// Response envelope: none (seeds), named ({tasks, total, …}, {task}) or data ({data: …}).
+    #[arg(long, global = true, env = "RESPONSE_ENVELOPE", value_enum, ignore_case = true, default_value_t = Envelope::None)]
+    pub response_envelope: Envelope,
+    /// PUT: replace (seed 001) or merge (as PATCH).
+    #[arg(long, global = true, env = "PUT_SEMANTICS", value_enum, ignore_case = true, default_value_t = PutSemantics::Replace)]
+    pub put_semantics: PutSemantics,
+    /// Task bodies also carry `is_completed` (= `completed`).
+    #[arg(long, global = true, env = "RESPONSE_IS_COMPLETED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub response_is_completed: bool,
+    /// DELETE answers: empty (204) or json (200 with a body).
+    #[arg(long, global = true, env = "DELETE_RESPONSE", value_enum, ignore_case = true, default_value_t = DeleteResponse::Empty)]
+    pub delete_response: DeleteResponse,
+}
+
+impl Settings {
+    /// The frontend conventions asked for (SPEC 13); needs nothing else
+    /// (`todo-api openapi` describes the shape in force from these alone).
+    pub fn conventions(&self) -> Conventions {
+        Conventions {
+            json_case: self.json_case,
+            envelope: self.response_envelope,
+            put: self.put_semantics,
+            is_completed: self.response_is_completed,
+            delete: self.delete_response,
+        }
+    }
 }
 
 /// The defaults are clap's (its `default_value`s above), read with no flags
@@ -287,6 +317,8 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How often expired Idempotency-Key records are swept (`None`: never).
     pub idempotency_sweep: Option<Duration>,
+    /// Output shapes and PUT's meaning for existing frontends (SPEC 13).
+    pub conventions: Conventions,
 }
 
 /// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
@@ -483,6 +515,7 @@ impl Config {
             max_connections: s.max_connections,
             idle_timeout: Duration::from_secs(s.idle_timeout_seconds.max(1)),
             metrics_addr,
+            conventions: s.conventions(),
             idempotency_sweep: (s.idempotency_sweep_seconds > 0)
                 .then(|| Duration::from_secs(s.idempotency_sweep_seconds)),
         })

@@ -78,6 +78,7 @@ impl Application {
                 config.rate_limit_ip,
                 config.rate_limit_user,
             )),
+            conventions: config.conventions,
         };
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)

@@ -24,7 +24,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::tasks::list::ListQuery;
-use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now};
+use crate::tasks::model::{
+    Category, Priority, Task, TaskInput, TaskPatch, now, stored_tags, tag_key,
+};
 use sql::{Dialect, Statement, Target};
 use url::DatabaseUrl;
 
@@ -120,6 +122,8 @@ pub struct TaskRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// As [`Tags::stored`](crate::tasks::model::Tags::stored) writes them.
+    pub tags: String,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for TaskRow
@@ -145,6 +149,7 @@ where
             version: row.try_get(8)?,
             created_at: row.try_get(9)?,
             updated_at: row.try_get(10)?,
+            tags: row.try_get(11)?,
         })
     }
 }
@@ -169,6 +174,7 @@ impl TryFrom<TaskRow> for Task {
             due_date: r.due_date,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            tags: stored_tags(&r.tags),
             version: r.version,
         })
     }
@@ -228,6 +234,8 @@ pub trait Driver: Send + Sync + 'static {
     async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError>;
     async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError>;
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError>;
+    /// The first column of every row, as text.
+    async fn fetch_texts(&self, stmt: Statement) -> Result<Vec<String>, StoreError>;
     async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError>;
     /// Run a statement; the number of rows it affected.
     async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
@@ -337,6 +345,16 @@ pub struct Stats {
     /// Every category, with 0 for none.
     #[schema(value_type = BTreeMap<String, i64>)]
     pub by_category: BTreeMap<&'static str, i64>,
+}
+
+/// One of a user's tags and how many of their tasks carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TagCount {
+    /// As first written, on the user's oldest task that carries it.
+    #[schema(example = "errand")]
+    pub name: String,
+    #[schema(example = 3)]
+    pub count: i64,
 }
 
 /// A page of a user's tasks and the total of the filtered list.
@@ -625,6 +643,39 @@ impl Store {
             self.driver.fetch_count(stmt).await?
         };
         Ok(Page { tasks, total })
+    }
+
+    /// How many tasks of the filtered list are completed (an envelope shows
+    /// it beside the total).
+    pub async fn count_completed(&self, user: &str, q: &ListQuery) -> Result<i64, StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        let mut filter = q.filter.clone();
+        filter.status = match filter.status {
+            crate::tasks::list::StatusFilter::Pending => return Ok(0),
+            _ => crate::tasks::list::StatusFilter::Completed,
+        };
+        let stmt = sql::count_tasks(self.dialect, user, &filter, now());
+        self.driver.fetch_count(stmt).await
+    }
+
+    /// The user's tags with the number of tasks carrying each, by name
+    /// (compared case-insensitively).
+    pub async fn tags(&self, user: &str) -> Result<Vec<TagCount>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        let rows = self
+            .driver
+            .fetch_texts(sql::tagged(self.dialect, user))
+            .await?;
+        let mut counts: BTreeMap<String, TagCount> = BTreeMap::new();
+        for stored in rows {
+            for name in stored_tags(&stored) {
+                counts
+                    .entry(tag_key(&name))
+                    .or_insert(TagCount { name, count: 0 })
+                    .count += 1;
+            }
+        }
+        Ok(counts.into_values().collect())
     }
 
     pub async fn stats(&self, user: &str) -> Result<Stats, StoreError> {

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::tasks::list::{ListFilter, Order, SortKey, StatusFilter};
-use crate::tasks::model::{TaskInput, TaskPatch, search_key};
+use crate::tasks::model::{TAG_SEPARATOR, Tags, TaskInput, TaskPatch, search_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -92,7 +92,7 @@ impl Builder {
 /// The columns every task query returns, in `TaskRow` order.
 /// The columns of a task, in the order `TaskRow` decodes them by position.
 pub(super) const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, category, \
-                            due_date, version, created_at, updated_at";
+                            due_date, version, created_at, updated_at, tags";
 
 fn text(s: &str) -> Arg {
     Arg::Text(s.to_owned())
@@ -150,7 +150,7 @@ pub fn insert_task(
     let mut b = Builder::new(
         d,
         "INSERT INTO tasks (user_id, title, title_search, description, description_search, \
-         completed, priority, category, due_date, created_at, updated_at) SELECT ",
+         completed, priority, category, due_date, created_at, updated_at, tags, tag_keys) SELECT ",
     );
     b.bind(text(user)).push(", ");
     b.bind(text(t.title.as_str())).push(", ");
@@ -163,7 +163,10 @@ pub fn insert_task(
     b.bind(text(t.category.as_str())).push(", ");
     b.bind(Arg::OptTime(t.due_date)).push(", ");
     b.bind(Arg::Time(now)).push(", ");
-    b.bind(Arg::Time(now));
+    b.bind(Arg::Time(now)).push(", ");
+    let tags = t.tags.clone().unwrap_or_default();
+    b.bind(Arg::Text(tags.stored())).push(", ");
+    b.bind(Arg::Text(tags.stored_keys()));
     b.push(" WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE user_id = ")
         .bind(text(user));
     b.push(" LIMIT ").bind(Arg::Int(i64::from(max_tasks)));
@@ -333,6 +336,11 @@ fn set_title(b: &mut Builder, title: &str) {
         .bind(Arg::Text(search_key(title)));
 }
 
+fn set_tags(b: &mut Builder, tags: &Tags) {
+    b.push(", tags = ").bind(Arg::Text(tags.stored()));
+    b.push(", tag_keys = ").bind(Arg::Text(tags.stored_keys()));
+}
+
 fn set_description(b: &mut Builder, description: Option<&str>) {
     b.push(", description = ")
         .bind(Arg::OptText(description.map(str::to_owned)));
@@ -340,7 +348,7 @@ fn set_description(b: &mut Builder, description: Option<&str>) {
         .bind(Arg::OptText(description.map(search_key)));
 }
 
-/// PUT: replace every editable field; `completed` only when given.
+/// PUT: replace every editable field; `completed` and `tags` only when given.
 pub fn replace_task(
     d: Dialect,
     target: Target<'_>,
@@ -357,6 +365,9 @@ pub fn replace_task(
             .bind(Arg::SmallInt(t.priority.rank()));
         b.push(", category = ").bind(text(t.category.as_str()));
         b.push(", due_date = ").bind(Arg::OptTime(t.due_date));
+        if let Some(tags) = &t.tags {
+            set_tags(b, tags);
+        }
     })
 }
 
@@ -380,6 +391,9 @@ pub fn patch_task(d: Dialect, target: Target<'_>, p: &TaskPatch, now: DateTime<U
         }
         if let Some(due) = p.due_date {
             b.push(", due_date = ").bind(Arg::OptTime(due));
+        }
+        if let Some(tags) = &p.tags {
+            set_tags(b, tags);
         }
     })
 }
@@ -433,6 +447,13 @@ fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) 
         b.push(" ESCAPE '\\' OR description_search LIKE ")
             .bind(Arg::Text(pattern))
             .push(" ESCAPE '\\')");
+    }
+    // Each tag asked for, as a whole stored key: `%\x1fkey\x1f%`.
+    for key in &f.tags {
+        let pattern = like_contains(&format!("{TAG_SEPARATOR}{key}{TAG_SEPARATOR}"));
+        b.push(" AND tag_keys LIKE ")
+            .bind(Arg::Text(pattern))
+            .push(" ESCAPE '\\'");
     }
 }
 
@@ -491,6 +512,15 @@ pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
     b.finish()
 }
 
+/// The stored tags of each of a user's tagged tasks, oldest first
+/// (`GET /api/tags` counts them).
+pub fn tagged(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::query(d, "SELECT tags FROM tasks WHERE user_id = ");
+    b.bind(text(user));
+    b.push(" AND tag_keys <> '' ORDER BY id");
+    b.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,7 +541,8 @@ mod tests {
                 "due_date",
                 "version",
                 "created_at",
-                "updated_at"
+                "updated_at",
+                "tags"
             ]
         );
     }

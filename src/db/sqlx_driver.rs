@@ -69,6 +69,12 @@ macro_rules! sqlx_driver {
                 })
             }
 
+            async fn fetch_texts(&self, stmt: Statement) -> Result<Vec<String>, StoreError> {
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_scalar_with::<$db, String, _>(sql, args).fetch_all(&mut *c)
+                })
+            }
+
             async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
                 super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
                     sqlx::query_as_with::<$db, KeyRow, _>(sql, args).fetch_optional(&mut *c)

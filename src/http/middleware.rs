@@ -23,15 +23,20 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
-    // `*` (which seed .env files use) allows any origin; safe here because
-    // credentials travel in the Authorization header, never in cookies.
-    let allow = if origins.iter().any(|o| o == "*") {
+    // `*` (which seed .env files use) allows any origin, without
+    // credentials. An explicit list allows credentialed requests (SPEC 13):
+    // frontends that send cookies to their auth server often send
+    // `credentials: "include"` everywhere; the origin is echoed with
+    // `Vary: Origin`. The token still travels in the Authorization header.
+    let any = origins.iter().any(|o| o == "*");
+    let allow = if any {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().cloned())
     };
     CorsLayer::new()
         .allow_origin(allow)
+        .allow_credentials(!any)
         .allow_methods([
             Method::GET,
             Method::POST,

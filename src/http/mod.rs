@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod routes;
+pub mod shape;
 pub mod state;
 pub mod tasks;
 

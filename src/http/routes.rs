@@ -15,6 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::error::ApiError;
 use super::middleware::{self, BODY_LIMIT, REQUEST_ID};
+use super::shape::{self, Conventions};
 use super::state::AppState;
 use super::{metrics, openapi, ops, ratelimit, tasks};
 
@@ -30,7 +31,9 @@ fn task_routes() -> OpenApiRouter<AppState> {
             tasks::delete
         ))
         .routes(routes!(tasks::toggle))
+        .routes(routes!(tasks::toggle_alias))
         .routes(routes!(tasks::stats))
+        .routes(routes!(tasks::tags))
 }
 
 /// The one route table: every route with its handler and its OpenAPI
@@ -49,11 +52,12 @@ fn table(metrics_here: bool) -> OpenApiRouter<AppState> {
     table
 }
 
-/// The OpenAPI document of the default route table (`todo-api openapi`).
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document of the default route table in the shape the
+/// conventions ask for (`todo-api openapi`).
+pub fn document(conventions: &Conventions) -> serde_json::Value {
     let (_, mut doc) = table(true).split_for_parts();
     openapi::finish(&mut doc);
-    doc
+    openapi::shaped(&doc, conventions)
 }
 
 /// `/metrics` alone, for its own listener (`METRICS_ADDR`).
@@ -75,6 +79,8 @@ pub fn router(
 ) -> Router {
     let (routes, mut doc) = table(!metrics_elsewhere).split_for_parts();
     openapi::finish(&mut doc);
+    let conventions = state.conventions;
+    let doc = openapi::shaped(&doc, &conventions);
     let mut app = routes
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -84,7 +90,7 @@ pub fn router(
         ))
         .with_state(state)
         // Swagger UI from the binary (vendored assets), and the document.
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
         .layer(axum::middleware::from_fn_with_state(
             request_timeout,
             middleware::deadline,
@@ -93,14 +99,22 @@ pub fn router(
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn(middleware::request_id_on_500))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(middleware::request_span)
-                .on_request(())
-                .on_response(middleware::log_response)
-                .on_failure(()),
-        );
+        .layer(axum::middleware::from_fn(middleware::request_id_on_500));
+    if conventions.reshapes() {
+        // Outside the handlers and every layer that answers errors, so
+        // that each body the API writes is in the shape asked for.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            conventions,
+            shape::reshape,
+        ));
+    }
+    app = app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(middleware::request_span)
+            .on_request(())
+            .on_response(middleware::log_response)
+            .on_failure(()),
+    );
     if !cors_origins.is_empty() {
         app = app.layer(middleware::cors(cors_origins));
     }

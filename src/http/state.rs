@@ -6,6 +6,7 @@ use crate::auth::Authenticator;
 use crate::db::{SeenUsers, Store};
 
 use super::ratelimit::RateLimits;
+use super::shape::Conventions;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -14,4 +15,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub users: Arc<SeenUsers>,
     pub limits: Arc<RateLimits>,
+    /// Output shapes and PUT's meaning (SPEC 13).
+    pub conventions: Conventions,
 }

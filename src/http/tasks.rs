@@ -13,11 +13,13 @@ use super::conditional::{IfMatch, IfNoneMatch, etag};
 use super::error::{ApiError, Problem};
 use super::extract::{JsonBody, TaskId};
 use super::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
-use super::openapi::{self, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError};
-use crate::db::Stats;
-use crate::db::{Claim, StoreError, Write};
+use super::openapi::{
+    self, Deleted, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError,
+};
+use super::shape::{BodyKind, DeleteResponse, Envelope, PutSemantics};
+use crate::db::{Claim, Stats, StoreError, TagCount, Write};
 use crate::tasks::list::{ListQuery, next_page_query};
-use crate::tasks::model::{Task, parse_input, parse_patch};
+use crate::tasks::model::{Task, ignored_fields, parse_input, parse_patch};
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -25,7 +27,41 @@ fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
 
 /// A single task with its `ETag` (SPEC 7).
 fn task_response(status: StatusCode, task: Task) -> Response {
-    (status, [(header::ETAG, etag(task.version))], Json(task)).into_response()
+    BodyKind::Task.mark((status, [(header::ETAG, etag(task.version))], Json(task)).into_response())
+}
+
+/// Field names already logged as ignored, at most [`IGNORED_NAMES_LOGGED`].
+static IGNORED_LOGGED: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+    std::sync::Mutex::new(None);
+/// The most distinct ignored field names logged per process: names come
+/// from clients, so the set of those seen is bounded.
+const IGNORED_NAMES_LOGGED: usize = 256;
+/// Longer names are logged cut to this many characters.
+const IGNORED_NAME_CHARS: usize = 64;
+
+/// Say once per process and field name (at INFO, never the value) that a
+/// body field was ignored: a frontend's lost data leaves a trace (SPEC 13).
+fn log_ignored(body: &serde_json::Value) {
+    let mut names = ignored_fields(body).peekable();
+    if names.peek().is_none() {
+        return;
+    }
+    let mut logged = IGNORED_LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    let logged = logged.get_or_insert_with(Default::default);
+    for name in names {
+        if logged.len() >= IGNORED_NAMES_LOGGED || logged.contains(name) {
+            continue;
+        }
+        let shown: String = name.chars().take(IGNORED_NAME_CHARS).collect();
+        tracing::info!(
+            field = %shown.escape_debug(),
+            "a request body field is not a task field and was ignored (logged once per field name)"
+        );
+        logged.insert(name.to_owned());
+        if logged.len() == IGNORED_NAMES_LOGGED {
+            tracing::info!("{IGNORED_NAMES_LOGGED} ignored field names logged; no more will be");
+        }
+    }
 }
 
 /// The answer to a guarded write: the task, 404, or 412 when `If-Match` was stale.
@@ -56,6 +92,16 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let q = ListQuery::parse(uri.query()).map_err(ApiError::invalid)?;
     let page = s.store.list_tasks(user.id(), &q).await?;
+    // The filtered list's counts, only when an envelope shows them.
+    let completed = if s.conventions.envelope == Envelope::None {
+        0
+    } else {
+        s.store.count_completed(user.id(), &q).await?
+    };
+    let kind = BodyKind::TaskList {
+        completed,
+        pending: page.total - completed,
+    };
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
     let next = q.offset.saturating_add(page.tasks.len() as i64);
@@ -69,7 +115,7 @@ pub async fn list(
             headers.insert(header::LINK, v);
         }
     }
-    Ok((headers, Json(page.tasks)).into_response())
+    Ok(kind.mark((headers, Json(page.tasks)).into_response()))
 }
 
 /// `POST /api/tasks`: 201 with the task, its `Location` and `ETag`. With an
@@ -97,6 +143,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let input = parse_input(&body).map_err(ApiError::invalid)?;
+    log_ignored(&body);
     let location = |id: i64| format!("{}/{id}", uri.path().trim_end_matches('/'));
     let Some(key) = key else {
         let task = for_user(&s, &user, || s.store.create_task(user.id(), &input)).await?;
@@ -158,9 +205,9 @@ fn replay_body(task: &Task) -> Result<String, String> {
     serde_json::to_string(task).map_err(|e| format!("task JSON: {e}"))
 }
 
-/// A 201 with `Location` and `ETag` around `body`.
+/// A 201 with `Location` and `ETag` around `body` (a task).
 fn created(location: &str, version: i64, body: Response) -> Response {
-    let mut resp = body;
+    let mut resp = BodyKind::Task.mark(body);
     *resp.status_mut() = StatusCode::CREATED;
     let headers = resp.headers_mut();
     headers.insert(header::ETAG, etag(version));
@@ -242,11 +289,18 @@ pub async fn replace(
     IfMatch(versions): IfMatch,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let input = parse_input(&body).map_err(ApiError::invalid)?;
-    let write = s
-        .store
-        .replace_task(user.id(), id, versions.as_deref(), &input);
-    let task = written(write.await?)?;
+    let versions = versions.as_deref();
+    let write = if s.conventions.put == PutSemantics::Merge {
+        let patch = parse_patch(&body).map_err(ApiError::invalid)?;
+        s.store.patch_task(user.id(), id, versions, &patch).await?
+    } else {
+        let input = parse_input(&body).map_err(ApiError::invalid)?;
+        s.store
+            .replace_task(user.id(), id, versions, &input)
+            .await?
+    };
+    log_ignored(&body);
+    let task = written(write)?;
     audit("replaced", &user, id);
     Ok(task_response(StatusCode::OK, task))
 }
@@ -272,6 +326,7 @@ pub async fn patch(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let patch = parse_patch(&body).map_err(ApiError::invalid)?;
+    log_ignored(&body);
     let write = s
         .store
         .patch_task(user.id(), id, versions.as_deref(), &patch);
@@ -305,7 +360,28 @@ pub async fn toggle(
     Ok(task_response(StatusCode::OK, task))
 }
 
-/// `DELETE /api/tasks/{id}`: 204 with an empty body.
+/// `PATCH /api/tasks/{id}/toggle`: the same as `/complete` (SPEC 13).
+#[utoipa::path(
+    patch, path = "/tasks/{id}/toggle", tag = "tasks", operation_id = "toggle_task_alias",
+    params(TaskIdParam, IfMatchParam),
+    responses(
+        (status = 200, description = "`completed` flipped (the same as `…/complete`)", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
+        (status = 404, description = "No such task of this user", body = Detail),
+        (status = 412, description = "If-Match named another version; nothing changed", body = Detail),
+        (status = 422, description = "The id is not a 64-bit integer, or more than 16 entity tags in If-Match", body = ValidationError),
+    )
+)]
+pub async fn toggle_alias(
+    state: State<AppState>,
+    user: AuthUser,
+    id: TaskId,
+    if_match: IfMatch,
+) -> Result<Response, ApiError> {
+    toggle(state, user, id, if_match).await
+}
+
+/// `DELETE /api/tasks/{id}`: 204 with an empty body (or, with
+/// `DELETE_RESPONSE=json`, 200 with a small one).
 #[utoipa::path(
     delete, path = "/tasks/{id}", tag = "tasks", operation_id = "delete_task",
     params(TaskIdParam, IfMatchParam),
@@ -321,14 +397,22 @@ pub async fn delete(
     user: AuthUser,
     TaskId(id): TaskId,
     IfMatch(versions): IfMatch,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     written(
         s.store
             .delete_task(user.id(), id, versions.as_deref())
             .await?,
     )?;
     audit("deleted", &user, id);
-    Ok(StatusCode::NO_CONTENT)
+    if s.conventions.delete == DeleteResponse::Json {
+        let body = Deleted {
+            id,
+            deleted: true,
+            message: "Task deleted",
+        };
+        return Ok(BodyKind::Other.mark(Json(body).into_response()));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/stats`: counts of the user's tasks.
@@ -337,7 +421,18 @@ pub async fn delete(
     responses((status = 200, description = "Counts of the user's tasks", body = Stats))
 )]
 pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
-    Ok(Json(s.store.stats(user.id()).await?).into_response())
+    let stats = s.store.stats(user.id()).await?;
+    Ok(BodyKind::Other.mark(Json(stats).into_response()))
+}
+
+/// `GET /api/tags`: the user's tags with how many tasks carry each.
+#[utoipa::path(
+    get, path = "/tags", tag = "tasks", operation_id = "list_tags",
+    responses((status = 200, description = "The user's tags (compared case-insensitively, as first written) with their task counts, by name", body = [TagCount]))
+)]
+pub async fn tags(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    let tags = s.store.tags(user.id()).await?;
+    Ok(BodyKind::Other.mark(Json(tags).into_response()))
 }
 
 /// `GET /api/me`: the token's user and their task counts.
@@ -348,16 +443,18 @@ pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response
 pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let stats = s.store.stats(user.id()).await?;
     let who = &user.0;
-    Ok(Json(openapi::Me {
-        id: &who.user_id,
-        email: who.email.as_deref(),
-        name: who.name.as_deref(),
-        tasks: openapi::MeCounts {
-            total: stats.total,
-            completed: stats.completed,
-            pending: stats.pending,
-            overdue: stats.overdue,
-        },
-    })
-    .into_response())
+    Ok(BodyKind::Other.mark(
+        Json(openapi::Me {
+            id: &who.user_id,
+            email: who.email.as_deref(),
+            name: who.name.as_deref(),
+            tasks: openapi::MeCounts {
+                total: stats.total,
+                completed: stats.completed,
+                pending: stats.pending,
+                overdue: stats.overdue,
+            },
+        })
+        .into_response(),
+    ))
 }

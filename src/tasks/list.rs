@@ -3,9 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::model::search_key;
 use super::model::{
-    CATEGORY_EXPECTED, Category, PRIORITY_EXPECTED, Priority, parse_datetime_or_date,
+    CATEGORY_EXPECTED, Category, PRIORITY_EXPECTED, Priority, TAGS_MAX, parse_datetime_or_date,
+    parse_tag, search_key, status_completed, tag_key,
 };
 use super::problem::Problem;
 
@@ -52,6 +52,8 @@ pub struct ListFilter {
     pub overdue: Option<bool>,
     /// The search text as a [`search_key`], matched as a literal substring.
     pub q: Option<String>,
+    /// Tag keys ([`tag_key`]) a task must all carry.
+    pub tags: Vec<String>,
     pub sort: SortKey,
     pub order: Order,
 }
@@ -100,19 +102,6 @@ fn int(name: &str, raw: &str, min: i64, max: i64) -> Result<i64, Problem> {
     Ok(n)
 }
 
-fn pick<T: Copy>(
-    name: &str,
-    raw: &str,
-    options: &[(&str, T)],
-    expected: &'static str,
-) -> Result<T, Problem> {
-    options
-        .iter()
-        .find(|(k, _)| *k == raw)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| enum_err(name, expected))
-}
-
 fn boolean(name: &str, raw: &str) -> Result<bool, Problem> {
     match raw.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
@@ -136,44 +125,105 @@ fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, Proble
     Ok(t)
 }
 
+/// The query parameters read, each with its spellings: the canonical name
+/// first, which wins over an alias when both are given (SPEC 13).
+const PARAMS: [&[&str]; 12] = [
+    &["status"],
+    &["priority"],
+    &["category"],
+    &["due_before", "dueBefore"],
+    &["due_after", "dueAfter"],
+    &["overdue"],
+    &["q", "search"],
+    &["sort", "sort_by", "sortBy"],
+    &["order", "sort_order", "sortOrder"],
+    &["limit"],
+    &["offset", "skip"],
+    &["tag"],
+];
+
+/// The sort keys by name: snake_case or camelCase, any case.
+const SORT_KEYS: [(&str, &str, SortKey); 5] = [
+    ("created_at", "createdat", SortKey::CreatedAt),
+    ("updated_at", "updatedat", SortKey::UpdatedAt),
+    ("due_date", "duedate", SortKey::DueDate),
+    ("priority", "priority", SortKey::Priority),
+    ("title", "title", SortKey::Title),
+];
+
+/// A sort value: a key, `-` before it meaning descending.
+fn sort_value(name: &str, raw: &str) -> Result<(SortKey, Option<Order>), Problem> {
+    let (key, order) = match raw.strip_prefix('-') {
+        Some(rest) => (rest, Some(Order::Desc)),
+        None => (raw, None),
+    };
+    SORT_KEYS
+        .iter()
+        .find(|(snake, camel, _)| {
+            key.eq_ignore_ascii_case(snake) || key.eq_ignore_ascii_case(camel)
+        })
+        .map(|(_, _, k)| (*k, order))
+        .ok_or_else(|| enum_err(name, SORT_EXPECTED))
+}
+
+pub const SORT_EXPECTED: &str = "'created_at', 'updated_at', 'due_date', 'priority' or 'title' (or camelCase, '-' first for descending)";
+
 impl ListQuery {
     /// Parse a raw query string; unknown parameters are ignored, the last of
-    /// a repeated parameter wins, and every invalid value is reported.
+    /// a repeated parameter wins (of `tag`, every one counts), the canonical
+    /// name wins over an alias, and every invalid value is reported at the
+    /// name it was sent as.
     pub fn parse(raw: Option<&str>) -> Result<Self, Vec<Problem>> {
         let mut q = ListQuery::default();
-        let mut errors = Vec::new();
+        // For each parameter: the value that counts and the name it came as.
+        // (rank of the spelling, name, value, position in the query)
+        let mut chosen: [Option<(usize, String, String, usize)>; 12] = Default::default();
+        let mut tags: Vec<(String, String)> = Vec::new();
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes());
-        for (name, value) in pairs {
-            let v = value.as_ref();
+        for (at, (name, value)) in pairs.enumerate() {
+            let Some((param, rank)) = PARAMS
+                .iter()
+                .enumerate()
+                .find_map(|(i, names)| names.iter().position(|n| *n == name).map(|rank| (i, rank)))
+            else {
+                continue;
+            };
+            if PARAMS[param][0] == "tag" {
+                tags.push((name.into_owned(), value.into_owned()));
+                continue;
+            }
+            let slot = &mut chosen[param];
+            if slot.as_ref().is_none_or(|(r, ..)| rank <= *r) {
+                *slot = Some((rank, name.into_owned(), value.into_owned(), at));
+            }
+        }
+        let mut sort_order = None;
+        // Problems in the order their parameters came.
+        let mut errors: Vec<(usize, Problem)> = Vec::new();
+        for (param, slot) in chosen.iter().enumerate() {
+            let Some((_, name, v, at)) = slot else {
+                continue;
+            };
+            let (name, v) = (name.as_str(), v.as_str());
             let f = &mut q.filter;
-            let result = match name.as_ref() {
-                "status" => pick(
-                    "status",
-                    v,
-                    &[
-                        ("all", StatusFilter::All),
-                        ("pending", StatusFilter::Pending),
-                        ("completed", StatusFilter::Completed),
-                    ],
-                    "'all', 'pending' or 'completed'",
-                )
-                .map(|s| f.status = s),
+            let result = match PARAMS[param][0] {
+                "status" => status_filter(name, v).map(|s| f.status = s),
                 "priority" => Priority::parse(v)
                     .map(|p| f.priority = Some(p))
-                    .ok_or_else(|| enum_err("priority", PRIORITY_EXPECTED)),
+                    .ok_or_else(|| enum_err(name, PRIORITY_EXPECTED)),
                 "category" => Category::parse(v)
                     .map(|c| f.category = Some(c))
-                    .ok_or_else(|| enum_err("category", CATEGORY_EXPECTED)),
-                "due_before" => date("due_before", v, true).map(|t| f.due_before = Some(t)),
-                "due_after" => date("due_after", v, false).map(|t| f.due_after = Some(t)),
-                "overdue" => boolean("overdue", v).map(|b| f.overdue = Some(b)),
+                    .ok_or_else(|| enum_err(name, CATEGORY_EXPECTED)),
+                "due_before" => date(name, v, true).map(|t| f.due_before = Some(t)),
+                "due_after" => date(name, v, false).map(|t| f.due_after = Some(t)),
+                "overdue" => boolean(name, v).map(|b| f.overdue = Some(b)),
                 "q" if v.contains('\0') => Err(err(
-                    "q",
+                    name,
                     "string_pattern_mismatch",
                     "String should not contain NUL characters",
                 )),
                 "q" if v.chars().count() > Q_MAX => Err(err(
-                    "q",
+                    name,
                     "string_too_long",
                     format!("String should have at most {Q_MAX} characters"),
                 )
@@ -182,39 +232,38 @@ impl ListQuery {
                     f.q = (!v.is_empty()).then(|| search_key(v));
                     Ok(())
                 }
-                "sort" => pick(
-                    "sort",
-                    v,
-                    &[
-                        ("created_at", SortKey::CreatedAt),
-                        ("updated_at", SortKey::UpdatedAt),
-                        ("due_date", SortKey::DueDate),
-                        ("priority", SortKey::Priority),
-                        ("title", SortKey::Title),
-                    ],
-                    "'created_at', 'updated_at', 'due_date', 'priority' or 'title'",
-                )
-                .map(|s| f.sort = s),
-                "order" => pick(
-                    "order",
-                    v,
-                    &[("asc", Order::Asc), ("desc", Order::Desc)],
-                    "'asc' or 'desc'",
-                )
-                .map(|o| f.order = o),
-                "limit" => int("limit", v, 1, MAX_PAGE).map(|n| q.limit = Some(n)),
-                "offset" => int("offset", v, 0, i64::MAX).map(|n| q.offset = n),
+                "sort" => sort_value(name, v).map(|(k, o)| {
+                    f.sort = k;
+                    sort_order = o;
+                }),
+                "order" => match v.to_ascii_lowercase().as_str() {
+                    "asc" => Ok(f.order = Order::Asc),
+                    "desc" => Ok(f.order = Order::Desc),
+                    _ => Err(enum_err(name, "'asc' or 'desc'")),
+                },
+                "limit" => int(name, v, 1, MAX_PAGE).map(|n| q.limit = Some(n)),
+                "offset" => int(name, v, 0, i64::MAX).map(|n| q.offset = n),
                 _ => Ok(()),
             };
             if let Err(e) = result {
-                errors.retain(|old: &Problem| old.loc != e.loc);
-                errors.push(e);
+                errors.push((*at, e));
             }
+        }
+        // `-field` decides the direction unless `order` was given.
+        if chosen[8].is_none()
+            && let Some(o) = sort_order
+        {
+            q.filter.order = o;
+        }
+        match tag_filter(&tags) {
+            Ok(keys) => q.filter.tags = keys,
+            Err(e) => errors.push((usize::MAX, e)),
         }
         if errors.is_empty() {
             Ok(q)
         } else {
-            Err(errors)
+            errors.sort_by_key(|(at, _)| *at);
+            Err(errors.into_iter().map(|(_, e)| e).collect())
         }
     }
 
@@ -222,6 +271,48 @@ impl ListQuery {
     pub fn page_size(&self) -> i64 {
         self.limit.unwrap_or(MAX_PAGE)
     }
+}
+
+/// A `status` filter: `all`, or a status word of SPEC 13 (any case).
+fn status_filter(name: &str, v: &str) -> Result<StatusFilter, Problem> {
+    if v.eq_ignore_ascii_case("all") {
+        return Ok(StatusFilter::All);
+    }
+    match status_completed(v) {
+        Some(true) => Ok(StatusFilter::Completed),
+        Some(false) => Ok(StatusFilter::Pending),
+        None => Err(enum_err(name, "'all', 'pending' or 'completed'")),
+    }
+}
+
+/// The `tag=` filters: at most [`TAGS_MAX`]; a blank one is ignored.
+fn tag_filter(tags: &[(String, String)]) -> Result<Vec<String>, Problem> {
+    let mut keys: Vec<String> = Vec::new();
+    for (name, raw) in tags {
+        match parse_tag(raw) {
+            Ok(None) => {}
+            Ok(Some(t)) => {
+                let key = tag_key(&t);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            Err((kind, msg, ctx)) => {
+                let mut p = err(name, kind, msg);
+                p.ctx = ctx;
+                return Err(p);
+            }
+        }
+    }
+    if tags.len() > TAGS_MAX {
+        return Err(err(
+            "tag",
+            "too_long",
+            format!("At most {TAGS_MAX} tags may be asked for"),
+        )
+        .with_ctx(json!({ "max_length": TAGS_MAX })));
+    }
+    Ok(keys)
 }
 
 /// The query string of the next page: the original one with `offset` moved on.
@@ -244,7 +335,7 @@ mod tests {
     fn defaults_and_every_error_at_once() {
         assert_eq!(ListQuery::parse(None).unwrap(), ListQuery::default());
         let errs = ListQuery::parse(Some(
-            "status=done&limit=0&offset=-1&sort=x&order=up&due_before=x",
+            "status=finished&limit=0&offset=-1&sort=x&order=up&due_before=x",
         ))
         .unwrap_err();
         let names: Vec<_> = errs.iter().map(|e| e.loc[1].clone()).collect();
@@ -252,6 +343,40 @@ mod tests {
             names,
             ["status", "limit", "offset", "sort", "order", "due_before"]
         );
+    }
+
+    #[test]
+    fn aliases_and_the_canonical_name_wins() {
+        let q = ListQuery::parse(Some("search=Milk&sortBy=dueDate&sortOrder=ASC")).unwrap();
+        assert_eq!(q.filter.q.as_deref(), Some("milk"));
+        assert_eq!(q.filter.sort, SortKey::DueDate);
+        assert_eq!(q.filter.order, Order::Asc);
+        let q = ListQuery::parse(Some("sort=title&sort_by=priority&q=a&search=b")).unwrap();
+        assert_eq!(q.filter.sort, SortKey::Title);
+        assert_eq!(q.filter.q.as_deref(), Some("a"));
+        let q = ListQuery::parse(Some("sort=-createdAt")).unwrap();
+        assert_eq!(
+            (q.filter.sort, q.filter.order),
+            (SortKey::CreatedAt, Order::Desc)
+        );
+        let q = ListQuery::parse(Some("sort=-title&order=asc")).unwrap();
+        assert_eq!(q.filter.order, Order::Asc, "an explicit order wins");
+        let q = ListQuery::parse(Some("status=Done&priority=HIGH&skip=5")).unwrap();
+        assert_eq!(q.filter.status, StatusFilter::Completed);
+        assert_eq!(q.filter.priority, Some(Priority::High));
+        assert_eq!(q.offset, 5);
+        let e = ListQuery::parse(Some("sortBy=colour")).unwrap_err();
+        assert_eq!(e[0].loc, [json!("query"), json!("sortBy")]);
+    }
+
+    #[test]
+    fn tags_filter_all_of_them() {
+        let q = ListQuery::parse(Some("tag=Errand&tag=urgent&tag=URGENT&tag=")).unwrap();
+        assert_eq!(q.filter.tags, ["errand", "urgent"]);
+        let long = "x".repeat(51);
+        assert!(ListQuery::parse(Some(&format!("tag={long}"))).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("tag=t{i}")).collect();
+        assert!(ListQuery::parse(Some(&many.join("&"))).is_err());
     }
 
     #[test]

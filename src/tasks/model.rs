@@ -33,8 +33,11 @@ impl Priority {
         }
     }
 
+    /// Any case: `High` and `HIGH` are `high` (SPEC 13).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
     }
 
     pub fn rank(self) -> i16 {
@@ -72,8 +75,11 @@ impl Category {
         }
     }
 
+    /// Any case, as [`Priority::parse`].
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -114,6 +120,9 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "ser_time")]
     pub updated_at: DateTime<Utc>,
+    /// At most 20, as first written (SPEC 14).
+    #[schema(example = json!(["errand"]))]
+    pub tags: Vec<String>,
     /// Bumped on every change; the source of the `ETag`.
     #[serde(skip)]
     pub version: i64,
@@ -155,7 +164,8 @@ impl Title {
     }
 }
 
-/// The fields a POST or PUT sets (PUT: omitted means null or the default).
+/// The fields a POST or PUT sets (PUT: omitted means null or the default;
+/// `completed` and `tags` only when present).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskInput {
     pub title: Title,
@@ -164,6 +174,91 @@ pub struct TaskInput {
     pub priority: Priority,
     pub category: Category,
     pub due_date: Option<DateTime<Utc>>,
+    pub tags: Option<Tags>,
+}
+
+pub const TAGS_MAX: usize = 20;
+pub const TAG_MAX: usize = 50;
+
+/// A task's tags (SPEC 14): at most [`TAGS_MAX`], each trimmed, 1 to
+/// [`TAG_MAX`] characters, no control characters; distinct when compared
+/// case-insensitively (a later duplicate is dropped, the first spelling
+/// kept), in the order written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The tags as one stored text: each followed by [`TAG_SEPARATOR`].
+    pub fn stored(&self) -> String {
+        join_tags(self.0.iter().map(String::as_str))
+    }
+
+    /// The tags' [`tag_key`]s, stored the same way after a leading
+    /// separator, so that `%\x1fkey\x1f%` finds one whole tag.
+    pub fn stored_keys(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let keys: Vec<String> = self.0.iter().map(|t| tag_key(t)).collect();
+        format!(
+            "{TAG_SEPARATOR}{}",
+            join_tags(keys.iter().map(String::as_str))
+        )
+    }
+}
+
+/// Between stored tags: a control character, which no tag may contain.
+pub const TAG_SEPARATOR: char = '\u{1f}';
+
+fn join_tags<'a>(tags: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for t in tags {
+        out.push_str(t);
+        out.push(TAG_SEPARATOR);
+    }
+    out
+}
+
+/// The tags of a stored text ([`Tags::stored`]).
+pub fn stored_tags(stored: &str) -> Vec<String> {
+    stored
+        .split(TAG_SEPARATOR)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How tags compare: case-insensitively, with Unicode's rules.
+pub fn tag_key(tag: &str) -> String {
+    search_key(tag)
+}
+
+/// One tag as given in a body or a `tag=` filter: trimmed; `Ok(None)` when
+/// nothing is left; else 1 to 50 characters without control characters.
+pub fn parse_tag(raw: &str) -> Result<Option<String>, (&'static str, String, Option<Value>)> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.chars().any(char::is_control) {
+        return Err((
+            "string_pattern_mismatch",
+            "Tags may not contain control characters".to_owned(),
+            None,
+        ));
+    }
+    if t.chars().count() > TAG_MAX {
+        return Err((
+            "string_too_long",
+            format!("String should have at most {TAG_MAX} characters"),
+            Some(json!({ "max_length": TAG_MAX })),
+        ));
+    }
+    Ok(Some(t.to_owned()))
 }
 
 /// The fields a PATCH changes; `None` leaves a field alone, `Some(None)` clears it.
@@ -175,6 +270,7 @@ pub struct TaskPatch {
     pub priority: Option<Priority>,
     pub category: Option<Category>,
     pub due_date: Option<Option<DateTime<Utc>>>,
+    pub tags: Option<Tags>,
 }
 
 impl TaskPatch {
@@ -208,13 +304,88 @@ impl<'a> BodyReader<'a> {
         }
     }
 
-    /// The field's value: absent is `None`, present (even `null`) is `Some`.
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.obj.get(field)
+    /// The field's value under the first of its `spellings` present, and
+    /// that spelling: absent is `None`, present (even `null`) is `Some`.
+    fn get(&self, spellings: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+        spellings
+            .iter()
+            .find_map(|name| self.obj.get(*name).map(|v| (*name, v)))
     }
 
     fn fail(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
         self.errors.push(Problem::new(loc(field), kind, msg));
+    }
+
+    /// `tags`: an array of strings, or one comma-separated string whose
+    /// empty pieces are dropped; `null` is none.
+    fn tags(&mut self, field: &str, v: &Value) -> Option<Tags> {
+        let at = |i: usize| vec![json!("body"), json!(field), json!(i)];
+        let mut tags: Vec<String> = Vec::new();
+        let before = self.errors.len();
+        let mut take = |errors: &mut Vec<Problem>, i: usize, raw: &str, from_list: bool| {
+            match parse_tag(raw) {
+                Ok(Some(t)) if tags.len() == TAGS_MAX => {
+                    let _ = t;
+                    errors.push(
+                        Problem::new(
+                            at(i),
+                            "too_long",
+                            format!("A task has at most {TAGS_MAX} tags"),
+                        )
+                        .with_ctx(json!({ "max_length": TAGS_MAX })),
+                    );
+                }
+                Ok(Some(t)) => tags.push(t),
+                Ok(None) if from_list => errors.push(
+                    Problem::new(
+                        at(i),
+                        "string_too_short",
+                        "String should have at least 1 character",
+                    )
+                    .with_ctx(json!({ "min_length": 1 })),
+                ),
+                Ok(None) => {}
+                Err((kind, msg, ctx)) => {
+                    let mut p = Problem::new(at(i), kind, msg);
+                    p.ctx = ctx;
+                    errors.push(p);
+                }
+            }
+        };
+        match v {
+            Value::Null => {}
+            Value::String(s) => {
+                for (i, piece) in s.split(',').enumerate() {
+                    take(&mut self.errors, i, piece, false);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => take(&mut self.errors, i, s, true),
+                        _ => self.errors.push(Problem::new(
+                            at(i),
+                            "string_type",
+                            "Input should be a valid string",
+                        )),
+                    }
+                }
+            }
+            _ => {
+                self.fail(
+                    field,
+                    "list_type",
+                    "Input should be a valid list of strings or a comma-separated string",
+                );
+                return None;
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        tags.retain(|t| seen.insert(tag_key(t)));
+        Some(Tags(tags))
     }
 
     fn title(&mut self, v: &Value) -> Option<Title> {
@@ -327,14 +498,14 @@ impl<'a> BodyReader<'a> {
         self.choice("category", v, Category::parse, CATEGORY_EXPECTED)
     }
 
-    fn due_date(&mut self, v: &Value) -> Option<Option<DateTime<Utc>>> {
+    fn due_date(&mut self, field: &str, v: &Value) -> Option<Option<DateTime<Utc>>> {
         if v.is_null() {
             return Some(None);
         }
         let parsed = v.as_str().and_then(parse_datetime);
         if parsed.is_none() {
             self.fail(
-                "due_date",
+                field,
                 "datetime_parsing",
                 "Input should be a valid datetime (RFC 3339) or date (YYYY-MM-DD), years 0001 to 9999",
             );
@@ -367,12 +538,66 @@ const DESCRIPTION_FIELD: &str = "description";
 pub const PRIORITY_EXPECTED: &str = "'low', 'medium' or 'high'";
 const STATUS_EXPECTED: &str = "'pending' or 'completed'";
 
-fn status_completed(s: &str) -> Option<bool> {
-    match s {
-        "completed" => Some(true),
-        "pending" => Some(false),
-        _ => None,
+/// The words for a pending task's status, any case (SPEC 13).
+pub const PENDING_WORDS: [&str; 5] = ["pending", "incomplete", "active", "open", "todo"];
+/// The words for a completed task's status, any case.
+pub const COMPLETED_WORDS: [&str; 3] = ["completed", "done", "complete"];
+
+/// A status word: `Some(true)` for completed, `Some(false)` for pending.
+pub fn status_completed(s: &str) -> Option<bool> {
+    let is = |w: &&str| w.eq_ignore_ascii_case(s);
+    if COMPLETED_WORDS.iter().any(is) {
+        Some(true)
+    } else if PENDING_WORDS.iter().any(is) {
+        Some(false)
+    } else {
+        None
     }
+}
+
+/// The spellings of each body field, the one that wins first: camelCase
+/// over snake_case (a form spreading an edit over a task read earlier sends
+/// both), and `completed` over its `is_completed` alias (SPEC 13).
+pub mod fields {
+    pub const TITLE: &[&str] = &["title"];
+    pub const DESCRIPTION: &[&str] = &["description"];
+    pub const COMPLETED: &[&str] = &["isCompleted", "completed", "is_completed"];
+    pub const STATUS: &[&str] = &["status"];
+    pub const PRIORITY: &[&str] = &["priority"];
+    pub const CATEGORY: &[&str] = &["category"];
+    pub const DUE_DATE: &[&str] = &["dueDate", "due_date"];
+    pub const TAGS: &[&str] = &["tags"];
+    /// Read-only fields a client may send back: ignored without a word.
+    pub const READ_ONLY: &[&str] = &[
+        "id",
+        "user_id",
+        "userId",
+        "created_at",
+        "createdAt",
+        "updated_at",
+        "updatedAt",
+    ];
+    pub const ALL: [&[&str]; 9] = [
+        TITLE,
+        DESCRIPTION,
+        COMPLETED,
+        STATUS,
+        PRIORITY,
+        CATEGORY,
+        DUE_DATE,
+        TAGS,
+        READ_ONLY,
+    ];
+}
+
+/// The names of a body's fields that no task field reads: ignored (SPEC
+/// 5.1), and worth a log line so that a frontend's lost data leaves a trace.
+pub fn ignored_fields(body: &Value) -> impl Iterator<Item = &str> {
+    body.as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .map(String::as_str)
+        .filter(|k| !fields::ALL.iter().any(|names| names.contains(k)))
 }
 
 pub const CATEGORY_EXPECTED: &str = "'work', 'personal', 'home' or 'other'";
@@ -391,6 +616,7 @@ pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<Problem>> {
             priority: p.priority.unwrap_or(Priority::Medium),
             category: p.category.unwrap_or(Category::Other),
             due_date: p.due_date.flatten(),
+            tags: p.tags,
         }),
         (result, missing) => {
             let mut errors = result.err().unwrap_or_default();
@@ -409,32 +635,33 @@ pub fn parse_input(body: &Value) -> Result<TaskInput, Vec<Problem>> {
 pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<Problem>> {
     let mut r = BodyReader::new(body)?;
     let title = r
-        .get(TITLE_FIELD)
-        .and_then(|v| r.non_null(TITLE_FIELD, v))
+        .get(fields::TITLE)
+        .and_then(|(f, v)| r.non_null(f, v))
         .and_then(|v| r.title(v));
-    let description = r.get(DESCRIPTION_FIELD).and_then(|v| r.description(v));
+    let description = r
+        .get(fields::DESCRIPTION)
+        .and_then(|(_, v)| r.description(v));
     // Seed 002's frontends send `status` rather than `completed`; an
     // explicit `completed` wins. A `status` is checked either way, as the
-    // document says it must be `pending` or `completed`.
-    let status = r
-        .get("status")
-        .and_then(|v| r.non_null("status", v))
-        .and_then(|v| r.choice("status", v, status_completed, STATUS_EXPECTED));
-    let completed = match r.get("completed") {
-        Some(v) => r
-            .non_null("completed", v)
-            .and_then(|v| r.boolean("completed", v)),
+    // document says what it may be.
+    let status = r.get(fields::STATUS).and_then(|(f, v)| {
+        r.non_null(f, v)
+            .and_then(|v| r.choice(f, v, status_completed, STATUS_EXPECTED))
+    });
+    let completed = match r.get(fields::COMPLETED) {
+        Some((f, v)) => r.non_null(f, v).and_then(|v| r.boolean(f, v)),
         None => status,
     };
     let priority = r
-        .get("priority")
-        .and_then(|v| r.non_null("priority", v))
+        .get(fields::PRIORITY)
+        .and_then(|(f, v)| r.non_null(f, v))
         .and_then(|v| r.priority(v));
     let category = r
-        .get("category")
-        .and_then(|v| r.non_null("category", v))
+        .get(fields::CATEGORY)
+        .and_then(|(f, v)| r.non_null(f, v))
         .and_then(|v| r.category(v));
-    let due_date = r.get("due_date").and_then(|v| r.due_date(v));
+    let due_date = r.get(fields::DUE_DATE).and_then(|(f, v)| r.due_date(f, v));
+    let tags = r.get(fields::TAGS).and_then(|(f, v)| r.tags(f, v));
     r.finish(|| TaskPatch {
         title,
         description,
@@ -442,6 +669,7 @@ pub fn parse_patch(body: &Value) -> Result<TaskPatch, Vec<Problem>> {
         priority,
         category,
         due_date,
+        tags,
     })
 }
 
@@ -535,7 +763,17 @@ mod tests {
         assert_eq!(p.completed, Some(true));
         let p = parse_patch(&json!({ "status": "pending", "completed": true })).unwrap();
         assert_eq!(p.completed, Some(true), "completed wins");
-        assert!(parse_patch(&json!({ "status": "done" })).is_err());
+        // Synonyms and any case (SPEC 13); unknown words still refused.
+        for (word, done) in [
+            ("done", true),
+            ("Complete", true),
+            ("TODO", false),
+            ("open", false),
+        ] {
+            let p = parse_patch(&json!({ "status": word })).unwrap();
+            assert_eq!(p.completed, Some(done), "{word}");
+        }
+        assert!(parse_patch(&json!({ "status": "finished" })).is_err());
         // Checked even when `completed` decides.
         assert!(parse_patch(&json!({ "status": "", "completed": true })).is_err());
     }
@@ -563,6 +801,62 @@ mod tests {
             assert!(parse_datetime(short).is_none(), "{short}");
         }
         assert!(parse_datetime("0001-01-01").is_some());
+    }
+
+    #[test]
+    fn camel_case_spellings_win() {
+        let p = parse_patch(&json!({
+            "due_date": "2026-01-01", "dueDate": "2026-02-02",
+            "completed": false, "isCompleted": true, "priority": "High"
+        }))
+        .unwrap();
+        assert_eq!(p.completed, Some(true));
+        assert_eq!(p.priority, Some(Priority::High));
+        assert_eq!(
+            format_time(&p.due_date.flatten().unwrap()),
+            "2026-02-02T00:00:00.000000Z"
+        );
+        let p = parse_patch(&json!({ "is_completed": true })).unwrap();
+        assert_eq!(p.completed, Some(true));
+        // An error is located at the spelling that was sent.
+        let e = parse_patch(&json!({ "dueDate": "soon" })).unwrap_err();
+        assert_eq!(e[0].loc, [json!("body"), json!("dueDate")]);
+    }
+
+    #[test]
+    fn tags_from_a_list_or_a_comma_string() {
+        let p = parse_patch(&json!({ "tags": [" Errand ", "urgent", "URGENT"] })).unwrap();
+        assert_eq!(p.tags.unwrap().as_slice(), ["Errand", "urgent"]);
+        let p = parse_patch(&json!({ "tags": "errand, urgent,, " })).unwrap();
+        assert_eq!(p.tags.unwrap().as_slice(), ["errand", "urgent"]);
+        let p = parse_patch(&json!({ "tags": null })).unwrap();
+        assert_eq!(p.tags, Some(Tags::default()));
+        let long = "x".repeat(51);
+        let e = parse_patch(&json!({ "tags": ["ok", long, 5, " "] })).unwrap_err();
+        let locs: Vec<_> = e.iter().map(|p| p.loc.clone()).collect();
+        assert_eq!(
+            locs,
+            [
+                vec![json!("body"), json!("tags"), json!(1)],
+                vec![json!("body"), json!("tags"), json!(2)],
+                vec![json!("body"), json!("tags"), json!(3)],
+            ]
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        let e = parse_patch(&json!({ "tags": many })).unwrap_err();
+        assert_eq!(e[0].loc, [json!("body"), json!("tags"), json!(20)]);
+        assert!(parse_patch(&json!({ "tags": ["a\u{1f}b"] })).is_err());
+        assert!(parse_patch(&json!({ "tags": 3 })).is_err());
+        let t = Tags(vec!["Errand".into(), "Café".into()]);
+        assert_eq!(stored_tags(&t.stored()), ["Errand", "Café"]);
+        assert_eq!(t.stored_keys(), "\u{1f}errand\u{1f}café\u{1f}");
+    }
+
+    #[test]
+    fn ignored_fields_are_named() {
+        let body = json!({ "title": "a", "dueDate": null, "userId": "x", "colour": 1, "tagz": [] });
+        let ignored: Vec<_> = ignored_fields(&body).collect();
+        assert_eq!(ignored, ["colour", "tagz"]);
     }
 
     #[test]

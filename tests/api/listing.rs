@@ -276,7 +276,7 @@ async fn invalid_parameters_are_all_reported(app: TestApp) {
     let resp = app
         .call(
             Method::GET,
-            "/api/tasks?status=done&priority=urgent&category=x&sort=id&order=up&limit=0\
+            "/api/tasks?status=finished&priority=urgent&category=x&sort=id&order=up&limit=0\
              &offset=-1&due_before=soon&due_after=2030-02-30&overdue=maybe",
             Some("u"),
             None,

@@ -105,10 +105,11 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     assert!(
         lines
             .iter()
-            .any(|l| l.ends_with("pending  idempotency sweep")),
+            .any(|l| l.ends_with("applied  idempotency sweep")),
         "{out}"
     );
-    for _ in 0..2 {
+    assert!(lines.iter().any(|l| l.ends_with("pending  tags")), "{out}");
+    for _ in 0..3 {
         let (ok, _, err) = run(&["migrate", "down"]).await;
         assert!(ok, "{err}");
     }

@@ -1,0 +1,2 @@
+ALTER TABLE tasks DROP COLUMN tag_keys;
+ALTER TABLE tasks DROP COLUMN tags;
