@@ -30,18 +30,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fuzz() { # name database-url
-  local port token
+fuzz() { # name database-url [VAR=value ...: settings of the run]
+  local port token name="$1" url="$2"
+  shift 2
   port="$(free_port)"
-  BETTER_AUTH_SECRET="$SECRET" DATABASE_URL="$2" API_PORT="$port" LOG_LEVEL=warn LOG_FORMAT=json \
-    "$BIN" serve >"$work/$1.log" 2>&1 &
+  env "$@" BETTER_AUTH_SECRET="$SECRET" DATABASE_URL="$url" API_PORT="$port" LOG_LEVEL=warn LOG_FORMAT=json \
+    "$BIN" serve >"$work/$name.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 50); do
     curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     sleep 0.2
   done
   token="$(BETTER_AUTH_SECRET="$SECRET" DATABASE_URL=sqlite::memory: "$BIN" token --user fuzz-user)"
-  echo "== schemathesis on $1 (port $port, $EXAMPLES examples per operation)"
+  echo "== schemathesis on $name ${*:-} (port $port, $EXAMPLES examples per operation)"
   st --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --header "Authorization: Bearer $token" \
     --max-examples "$EXAMPLES" \
@@ -51,6 +52,11 @@ fuzz() { # name database-url
 }
 
 fuzz sqlite "sqlite://$work/fuzz.db"
+# The frontend conventions (SPEC 13) change every body and the document
+# with them: both must still agree.
+fuzz sqlite-camel-named "sqlite://$work/fuzz-named.db" \
+  JSON_CASE=camel RESPONSE_ENVELOPE=named PUT_SEMANTICS=merge RESPONSE_IS_COMPLETED=true DELETE_RESPONSE=json
+fuzz sqlite-data "sqlite://$work/fuzz-data.db" RESPONSE_ENVELOPE=data
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   db="todo_test_fuzz_$$"
   psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $db"

@@ -45,9 +45,12 @@ export class TodoApi {
     return resp;
   }
 
-  private static query(q: Record<string, string | number | boolean | undefined | null>): string {
+  private static query(q: Record<string, string | number | boolean | string[] | undefined | null>): string {
     const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null) params.set(k, String(v));
+    for (const [k, v] of Object.entries(q)) {
+      if (Array.isArray(v)) v.forEach((item) => params.append(k, item));
+      else if (v !== undefined && v !== null) params.set(k, String(v));
+    }
     const s = params.toString();
     return s ? `?${s}` : "";
   }
@@ -98,6 +101,19 @@ export class TodoApi {
     return task;
   }
 
+  /** The `/toggle` spelling some frontends use: the same operation. */
+  async toggleTaskAlias(id: number, userId?: string): Promise<Body<"toggle_task_alias", 200>> {
+    const resp = await this.send("PATCH", `${TodoApi.prefix(userId)}/tasks/${id}/toggle`);
+    const task: Body<"toggle_task_alias", 200> | Body<"toggle_task_alias_scoped", 200> = await resp.json();
+    return task;
+  }
+
+  async tags(userId?: string): Promise<Body<"list_tags", 200>> {
+    const resp = await this.send("GET", `${TodoApi.prefix(userId)}/tags`);
+    const tags: Body<"list_tags", 200> | Body<"list_tags_scoped", 200> = await resp.json();
+    return tags;
+  }
+
   async deleteTask(id: number, ifMatch?: string, userId?: string): Promise<void> {
     const headers: Record<string, string> = ifMatch ? { "If-Match": ifMatch } : {};
     await this.send("DELETE", `${TodoApi.prefix(userId)}/tasks/${id}`, undefined, headers);
@@ -124,10 +140,13 @@ export class TodoApi {
 
 /** Every operation, in both route styles, as a frontend would call them. */
 export async function tour(api: TodoApi, userId: string): Promise<void> {
-  const created: Task = await api.createTask({ title: "Buy milk", priority: "high", due_date: "2030-01-02" }, "key-1");
+  const created: Task = await api.createTask(
+    { title: "Buy milk", priority: "high", due_date: "2030-01-02", tags: ["errand"] },
+    "key-1",
+  );
   const again: Task = await api.createTask({ title: "Scoped" }, undefined, userId);
   const { tasks, total } = await api.listTasks({ status: "pending", sort: "due_date", order: "asc", limit: 20, q: "milk" });
-  await api.listTasks({ overdue: true, offset: 0 }, userId);
+  await api.listTasks({ overdue: true, offset: 0, tag: ["errand"], sortBy: "-dueDate", search: "milk" }, userId);
   const fetched = await api.getTask(created.id, `"${created.id}"`);
   await api.getTask(again.id, undefined, userId);
   const replaced = await api.replaceTask(created.id, { title: "Buy oat milk", completed: false }, '"1"');
@@ -136,6 +155,10 @@ export async function tour(api: TodoApi, userId: string): Promise<void> {
   await api.patchTask(again.id, { completed: true }, "*", userId);
   const toggled = await api.toggleTask(created.id);
   await api.toggleTask(again.id, userId);
+  const flipped = await api.toggleTaskAlias(created.id);
+  await api.toggleTaskAlias(again.id, userId);
+  const tags = await api.tags();
+  await api.tags(userId);
   const stats: Stats = await api.stats();
   await api.stats(userId);
   const me = await api.me();
@@ -143,7 +166,7 @@ export async function tour(api: TodoApi, userId: string): Promise<void> {
   const metrics = await api.metrics();
   await api.deleteTask(created.id, `"${toggled.id}"`);
   await api.deleteTask(again.id, undefined, userId);
-  const titles: string[] = tasks.map((t) => t.title);
+  const titles: string[] = tasks.map((t) => t.title).concat(flipped.tags, tags.map((t) => `${t.name} ${t.count}`));
   const done: boolean = toggled.completed && patched.status === "completed";
   const counted: number = stats.total + stats.by_priority["high"]! + me.tasks.overdue + total;
   console.log(titles, done, counted, fetched, replaced.updated_at, health.status, metrics.length);

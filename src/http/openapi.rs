@@ -644,11 +644,11 @@ pub fn shaped(doc: &Document, c: &Conventions) -> serde_json::Value {
                 if !status.starts_with('2') {
                     continue;
                 }
-                let schema = &mut resp["content"]["application/json"]["schema"];
-                if schema.is_null() {
-                    continue;
+                // `pointer_mut`, not indexing: indexing would add a body
+                // to a response that has none (a 204).
+                if let Some(schema) = resp.pointer_mut("/content/application~1json/schema") {
+                    *schema = enveloped(&id, c.envelope, schema.take());
                 }
-                *schema = enveloped(&id, c.envelope, schema.take());
             }
         }
     }

@@ -176,37 +176,34 @@ impl ListQuery {
     pub fn parse(raw: Option<&str>) -> Result<Self, Vec<Problem>> {
         let mut q = ListQuery::default();
         // For each parameter: the value that counts and the name it came as.
-        // (rank of the spelling, name, value, position in the query)
-        let mut chosen: [Option<(usize, String, String, usize)>; 12] = Default::default();
+        // Every parameter read: (its index in PARAMS, the rank of its
+        // spelling, name, value, position in the query).
+        let mut given: Vec<(usize, usize, String, String, usize)> = Vec::new();
         let mut tags: Vec<(String, String)> = Vec::new();
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes());
         for (at, (name, value)) in pairs.enumerate() {
-            let Some((param, rank)) = PARAMS
-                .iter()
-                .enumerate()
-                .find_map(|(i, names)| names.iter().position(|n| *n == name).map(|rank| (i, rank)))
-            else {
+            let Some((param, rank)) = PARAMS.iter().enumerate().find_map(|(i, names)| {
+                names.iter().position(|n| *n == name).map(|rank| (i, rank))
+            }) else {
                 continue;
             };
             if PARAMS[param][0] == "tag" {
                 tags.push((name.into_owned(), value.into_owned()));
                 continue;
             }
-            let slot = &mut chosen[param];
-            if slot.as_ref().is_none_or(|(r, ..)| rank <= *r) {
-                *slot = Some((rank, name.into_owned(), value.into_owned(), at));
-            }
+            given.push((param, rank, name.into_owned(), value.into_owned(), at));
         }
+        // Every value is checked; they are applied aliases first and in
+        // query order, so the canonical name's last value is the one left.
+        given.sort_by_key(|(_, rank, _, _, at)| (std::cmp::Reverse(*rank), *at));
+        let order_given = given.iter().any(|(param, ..)| PARAMS[*param][0] == "order");
         let mut sort_order = None;
         // Problems in the order their parameters came.
         let mut errors: Vec<(usize, Problem)> = Vec::new();
-        for (param, slot) in chosen.iter().enumerate() {
-            let Some((_, name, v, at)) = slot else {
-                continue;
-            };
+        for (param, _, name, v, at) in &given {
             let (name, v) = (name.as_str(), v.as_str());
             let f = &mut q.filter;
-            let result = match PARAMS[param][0] {
+            let result = match PARAMS[*param][0] {
                 "status" => status_filter(name, v).map(|s| f.status = s),
                 "priority" => Priority::parse(v)
                     .map(|p| f.priority = Some(p))
@@ -246,11 +243,12 @@ impl ListQuery {
                 _ => Ok(()),
             };
             if let Err(e) = result {
+                errors.retain(|(_, old)| old.loc != e.loc);
                 errors.push((*at, e));
             }
         }
         // `-field` decides the direction unless `order` was given.
-        if chosen[8].is_none()
+        if !order_given
             && let Some(o) = sort_order
         {
             q.filter.order = o;

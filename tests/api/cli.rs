@@ -694,3 +694,69 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
         assert!(status.success());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_body_field_is_logged_once_by_name_never_its_value() {
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let token = todo_api::auth::mint_token(
+        &todo_api::config::Secret::new(crate::helpers::SECRET),
+        "logger",
+        std::time::Duration::from_secs(60),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut id = 0;
+    for body in [
+        // A frontend's field the API does not know: its data would be lost.
+        serde_json::json!({ "title": "a", "colour": "value-one-secret" }),
+        serde_json::json!({ "title": "b", "colour": "value-two-secret", "dueDate": "2030-01-01" }),
+        // Known fields in either case, and read-only ones sent back, are not logged.
+        serde_json::json!({ "title": "c", "createdAt": "x", "userId": "u", "isCompleted": true, "tags": [] }),
+    ] {
+        let resp = client
+            .post(format!("{base}/api/tasks"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    }
+    let resp = client
+        .patch(format!("{base}/api/tasks/{id}"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "estimate": 3, "colour": "value-three-secret" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        let status = served.stop(&mut seen);
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let ignored: Vec<Value> = seen
+        .iter()
+        .filter(|l| l.contains("was ignored"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = ignored
+        .iter()
+        .map(|v| v["fields"]["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["colour", "estimate"], "once per field name");
+    assert!(ignored.iter().all(|v| v["level"] == "INFO"));
+    let log = seen.join("\n");
+    for value in ["value-one", "value-two", "value-three"] {
+        assert!(!log.contains(value), "a value reached the log");
+    }
+}

@@ -173,7 +173,7 @@ async fn swagger_ui_is_served_from_the_binary() {
 }
 
 /// Debian's `chromium`, if installed.
-fn chromium() -> Option<&'static str> {
+pub fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|bin| {

@@ -308,3 +308,39 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// As [`both_backends!`], each test on a server whose settings `tweak`
+/// changes: `name => |s: &mut Settings| …`.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($($name:ident => $tweak:expr),* $(,)?) => {
+        mod sqlite_with {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(app) = $crate::helpers::TestApp::spawn_with(
+                        $crate::helpers::Backend::Sqlite, test, $tweak).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres_with {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(app) = $crate::helpers::TestApp::spawn_with(
+                        $crate::helpers::Backend::Postgres, test, $tweak).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

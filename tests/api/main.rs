@@ -9,6 +9,7 @@ mod cli;
 mod conditional;
 mod docs;
 mod errors;
+mod frontends;
 mod hardening;
 mod idempotency;
 mod isolation;
