@@ -116,14 +116,32 @@ pub async fn reshape(State(c): State<Conventions>, req: Request, next: Next) -> 
     let Ok(bytes) = axum::body::to_bytes(body, MAX_SHAPED_BODY).await else {
         return internal();
     };
-    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
     let total = parts
         .headers
         .get("x-total-count")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
+    // Unless `is_completed` adds a key, a success body is not parsed: the
+    // envelope is spliced around its bytes and its keys renamed in place.
+    if !is_error {
+        let spliced = match c.splice(kind.unwrap_or(BodyKind::Other), &bytes, total) {
+            Spliced::Unchanged => Some(bytes.to_vec()),
+            Spliced::Body(spliced) => Some(spliced),
+            Spliced::Rewrite => None,
+        };
+        let done = match (spliced, c.json_case) {
+            (Some(b), JsonCase::Snake) => Some(b),
+            (Some(b), JsonCase::Camel) => camel_keys_bytes(&b),
+            (None, _) => None,
+        };
+        if let Some(done) = done {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from(done));
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
     let shaped = if is_error {
         c.error(status, value)
     } else {
@@ -132,6 +150,14 @@ pub async fn reshape(State(c): State<Conventions>, req: Request, next: Next) -> 
     let bytes = serde_json::to_vec(&shaped).unwrap_or_else(|_| bytes.to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What [`Conventions::splice`] made of a success body.
+enum Spliced {
+    Unchanged,
+    Body(Vec<u8>),
+    /// The body must be parsed and rewritten.
+    Rewrite,
 }
 
 fn internal() -> Response {
@@ -145,6 +171,47 @@ fn internal() -> Response {
 }
 
 impl Conventions {
+    /// The body in its envelope, written around the handler's bytes, when
+    /// no key is added inside it (`is_completed`); keys keep their case.
+    fn splice(&self, kind: BodyKind, body: &[u8], total: Option<i64>) -> Spliced {
+        if self.is_completed {
+            return Spliced::Rewrite;
+        }
+        let mut out = Vec::with_capacity(body.len() + 96);
+        let close = match (self.envelope, kind) {
+            (Envelope::None, _) | (Envelope::Named, BodyKind::Other) => return Spliced::Unchanged,
+            (Envelope::Named, BodyKind::Task) => {
+                out.extend_from_slice(br#"{"task":"#);
+                1
+            }
+            (envelope, BodyKind::TaskList { completed, pending }) => {
+                if envelope == Envelope::Data {
+                    out.extend_from_slice(br#"{"data":"#);
+                }
+                out.extend_from_slice(br#"{"tasks":"#);
+                out.extend_from_slice(body);
+                let total = total.unwrap_or(completed + pending);
+                out.extend_from_slice(
+                    format!(
+                        r#","total":{total},"completed_count":{completed},"pending_count":{pending}}}"#
+                    )
+                    .as_bytes(),
+                );
+                if envelope == Envelope::Data {
+                    out.push(b'}');
+                }
+                return Spliced::Body(out);
+            }
+            (Envelope::Data, _) => {
+                out.extend_from_slice(br#"{"data":"#);
+                1
+            }
+        };
+        out.extend_from_slice(body);
+        out.extend(std::iter::repeat_n(b'}', close));
+        Spliced::Body(out)
+    }
+
     fn success(&self, kind: BodyKind, mut value: Value, total: Option<i64>) -> Value {
         if self.is_completed {
             match (&kind, &mut value) {
@@ -258,13 +325,83 @@ pub fn camel(name: &str) -> String {
         if c == '_' && !out.is_empty() {
             upper = true;
         } else if upper {
-            out.extend(c.to_uppercase());
+            // ASCII only, as the API's own keys are (and as
+            // `camel_keys_bytes` does).
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// [`camel_keys`] over a serialised JSON document, in one pass over its
+/// bytes (no parse into a tree): each object key is rewritten, nothing
+/// else. `None` if `json` is not well formed (never the case for the API's
+/// own bodies; the caller then falls back to the tree).
+pub fn camel_keys_bytes(json: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(json.len());
+    // For each open container: is it an object, and is a key due next?
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        match b {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= json.len() {
+                    return None;
+                }
+                let is_key = matches!(stack.last(), Some((true, true)));
+                let text = &json[start..=i];
+                if is_key {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 = false;
+                    }
+                    let mut upper = false;
+                    for (n, &c) in text.iter().enumerate() {
+                        // `_` after the opening quote and the first letter.
+                        if c == b'_' && n > 1 {
+                            upper = true;
+                        } else if upper {
+                            out.push(c.to_ascii_uppercase());
+                            upper = false;
+                        } else {
+                            out.push(c);
+                        }
+                    }
+                } else {
+                    out.extend_from_slice(text);
+                }
+            }
+            b'{' => {
+                stack.push((true, true));
+                out.push(b);
+            }
+            b'[' => {
+                stack.push((false, false));
+                out.push(b);
+            }
+            b'}' | b']' => {
+                stack.pop()?;
+                out.push(b);
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 = top.0;
+                }
+                out.push(b);
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    stack.is_empty().then_some(out)
 }
 
 /// Every object key of `value`, at any depth, in camelCase.
@@ -283,6 +420,32 @@ pub fn camel_keys(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn camel_bytes_agree_with_the_tree(v in any_json()) {
+            let bytes = serde_json::to_vec(&v).unwrap();
+            let fast: Value = serde_json::from_slice(&camel_keys_bytes(&bytes).unwrap()).unwrap();
+            proptest::prop_assert_eq!(fast, camel_keys(v));
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_\"\\\\{},:\\[\\] é]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z][a-zé_]{0,8}|_x|a\"b", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 
     #[test]
     fn camel_case_names() {
@@ -330,5 +493,36 @@ mod tests {
             json!({ "detail": [{ "loc": ["body", "title"], "msg": "Field required" }] }),
         );
         assert_eq!(e["error"]["message"], "body.title: Field required");
+    }
+
+    #[test]
+    fn splicing_agrees_with_rewriting() {
+        let tasks = json!([{ "id": 1, "completed": false }]);
+        let bytes = serde_json::to_vec(&tasks).unwrap();
+        for envelope in [Envelope::Named, Envelope::Data] {
+            let c = Conventions {
+                envelope,
+                ..Default::default()
+            };
+            for kind in [
+                BodyKind::Task,
+                BodyKind::Other,
+                BodyKind::TaskList {
+                    completed: 0,
+                    pending: 1,
+                },
+            ] {
+                let rewritten = c.success(kind, tasks.clone(), Some(1));
+                match c.splice(kind, &bytes, Some(1)) {
+                    Spliced::Body(spliced) => assert_eq!(
+                        serde_json::from_slice::<Value>(&spliced).unwrap(),
+                        rewritten,
+                        "{envelope:?} {kind:?}"
+                    ),
+                    Spliced::Unchanged => assert_eq!(rewritten, tasks, "{envelope:?} {kind:?}"),
+                    Spliced::Rewrite => panic!("no rewrite needed for {envelope:?} {kind:?}"),
+                }
+            }
+        }
     }
 }

@@ -182,9 +182,11 @@ impl ListQuery {
         let mut tags: Vec<(String, String)> = Vec::new();
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes());
         for (at, (name, value)) in pairs.enumerate() {
-            let Some((param, rank)) = PARAMS.iter().enumerate().find_map(|(i, names)| {
-                names.iter().position(|n| *n == name).map(|rank| (i, rank))
-            }) else {
+            let Some((param, rank)) = PARAMS
+                .iter()
+                .enumerate()
+                .find_map(|(i, names)| names.iter().position(|n| *n == name).map(|rank| (i, rank)))
+            else {
                 continue;
             };
             if PARAMS[param][0] == "tag" {
@@ -234,10 +236,11 @@ impl ListQuery {
                     sort_order = o;
                 }),
                 "order" => match v.to_ascii_lowercase().as_str() {
-                    "asc" => Ok(f.order = Order::Asc),
-                    "desc" => Ok(f.order = Order::Desc),
+                    "asc" => Ok(Order::Asc),
+                    "desc" => Ok(Order::Desc),
                     _ => Err(enum_err(name, "'asc' or 'desc'")),
-                },
+                }
+                .map(|o| f.order = o),
                 "limit" => int(name, v, 1, MAX_PAGE).map(|n| q.limit = Some(n)),
                 "offset" => int(name, v, 0, i64::MAX).map(|n| q.offset = n),
                 _ => Ok(()),
@@ -248,9 +251,7 @@ impl ListQuery {
             }
         }
         // `-field` decides the direction unless `order` was given.
-        if !order_given
-            && let Some(o) = sort_order
-        {
+        if !order_given && let Some(o) = sort_order {
             q.filter.order = o;
         }
         match tag_filter(&tags) {
