@@ -11,6 +11,7 @@ crate::both_backends!(
     writes_survive_a_restart,
     two_instances_start_at_once_on_one_database,
     migrations_go_down_and_up_from_the_cli,
+    tasks_from_before_the_tags_migration_keep_their_data,
     unreachable_database_is_503_and_health_says_so,
     internal_errors_hide_details_and_carry_the_request_id,
     deleting_a_user_erases_their_tasks_and_they_can_start_again,
@@ -124,6 +125,46 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     assert!(ok, "{err}");
     let fresh = TestApp::start(&settings(&app.database_url)).await;
     assert_eq!(fresh.list("u", "").await.1, 0, "down dropped the tables");
+}
+
+async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
+    let before = app
+        .create(
+            "u",
+            json!({ "title": "old", "priority": "high", "due_date": "2030-01-01" }),
+        )
+        .await;
+    app.store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Back to the previous release's schema (no tags columns), with the row.
+    let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.trim().ends_with("pending  tags")),
+        "{out}"
+    );
+    // The migration forward again on start-up: the row is whole, with no tags.
+    let again = TestApp::start(&settings(&app.database_url)).await;
+    let id = before["id"].as_i64().unwrap();
+    let mut now: Value = again.get_task("u", id).await.json().await.unwrap();
+    assert_eq!(now["tags"], json!([]));
+    now.as_object_mut().unwrap().remove("tags");
+    let mut was = before.clone();
+    was.as_object_mut().unwrap().remove("tags");
+    assert_eq!(now, was);
+    let resp = again
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{id}"),
+            Some("u"),
+            Some(&json!({ "tags": ["later"] })),
+        )
+        .await;
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["tags"],
+        json!(["later"])
+    );
+    assert_eq!(again.list("u", "tag=later").await.1, 1);
 }
 
 async fn unreachable_database_is_503_and_health_says_so(app: TestApp) {
