@@ -301,18 +301,6 @@ const LAX_BOOLEAN_WORDS: [&str; 12] = [
 fn lax_boolean() -> utoipa::openapi::Schema {
     use utoipa::openapi::ObjectBuilder;
     use utoipa::openapi::schema::{OneOfBuilder, Type};
-    let any_case = |word: &str| {
-        word.chars()
-            .map(|c| {
-                let (l, u) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
-                if l == u {
-                    c.to_string()
-                } else {
-                    format!("[{l}{u}]")
-                }
-            })
-            .collect::<String>()
-    };
     let words: Vec<String> = LAX_BOOLEAN_WORDS.iter().map(|w| any_case(w)).collect();
     OneOfBuilder::new()
         .item(ObjectBuilder::new().schema_type(Type::Boolean))

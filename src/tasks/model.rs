@@ -324,8 +324,7 @@ impl<'a> BodyReader<'a> {
         let before = self.errors.len();
         let mut take = |errors: &mut Vec<Problem>, i: usize, raw: &str, from_list: bool| {
             match parse_tag(raw) {
-                Ok(Some(t)) if tags.len() == TAGS_MAX => {
-                    let _ = t;
+                Ok(Some(_)) if tags.len() == TAGS_MAX => {
                     errors.push(
                         Problem::new(
                             at(i),

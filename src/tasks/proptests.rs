@@ -24,7 +24,7 @@ fn any_json() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
             prop::collection::btree_map(
-                "(title|description|completed|status|priority|category|due_date|user_id|x)",
+                "(title|description|completed|isCompleted|status|priority|category|due_date|dueDate|tags|user_id|x)",
                 inner,
                 0..7,
             )
