@@ -139,6 +139,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let mark = if m.applied { "applied" } else { "pending" };
                 println!("{:>6}  {mark:<8} {}", m.version, m.description);
             }
+            if let Some(tables) = store
+                .distribution()
+                .await
+                .context("reading Citus metadata")?
+            {
+                for (table, distributed) in tables {
+                    let state = if distributed {
+                        "distributed by user"
+                    } else {
+                        "local (not distributed)"
+                    };
+                    println!("citus   {table}: {state}");
+                }
+            }
             store.close().await;
             Ok(())
         }

@@ -48,10 +48,102 @@ pub(super) async fn postgres(
             .bind(PG_MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
+        if cmd == MigrateCommand::Down {
+            refuse_down_when_distributed(&mut tx).await?;
+        }
         change(&POSTGRES, &mut tx, cmd).await?;
+        if cmd == MigrateCommand::Up {
+            distribute(&mut tx).await?;
+        }
         tx.commit().await?;
     }
     states(&POSTGRES, conn).await
+}
+
+/// The tables Citus shards, each by its user column, all co-located with
+/// `users` (so a user's rows, and every statement about them, are on one
+/// worker). `users` first: the others' foreign keys point at it.
+pub const DISTRIBUTED: [(&str, &str); 3] = [
+    ("users", "id"),
+    ("tasks", "user_id"),
+    ("idempotency_keys", "user_id"),
+];
+
+async fn citus_installed(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// On a Citus coordinator (the extension installed in the database),
+/// distribute the tables not yet distributed; on plain PostgreSQL nothing.
+/// Runs in the migration's transaction, under its advisory lock: one
+/// instance does it, the others wait and find it done.
+async fn distribute(conn: &mut PgConnection) -> Result<(), StoreError> {
+    if !citus_installed(&mut *conn).await? {
+        return Ok(());
+    }
+    for (table, column) in DISTRIBUTED {
+        if is_distributed(&mut *conn, table).await? {
+            continue;
+        }
+        tracing::info!(table, column, "distributing the table on Citus");
+        let colocate = if table == "users" { "default" } else { "users" };
+        sqlx::query("SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)")
+            .bind(table)
+            .bind(column)
+            .bind(colocate)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Before a migration is undone on Citus: refuse once the tables are
+/// distributed. An older schema may not be distributable (the task's
+/// primary key without `user_id`), and Citus cannot make the tables local
+/// again (`undistribute_table` refuses tables with an identity column).
+async fn refuse_down_when_distributed(conn: &mut PgConnection) -> Result<(), StoreError> {
+    if citus_installed(&mut *conn).await? && is_distributed(&mut *conn, "users").await? {
+        return Err(StoreError::Refused(
+            "migrate down is not supported once the tables are distributed on Citus \
+             (they cannot be made local again); restore a backup instead",
+        ));
+    }
+    Ok(())
+}
+
+/// Each table of [`DISTRIBUTED`] and whether Citus distributes it; `None`
+/// on plain PostgreSQL.
+pub(super) async fn distribution(
+    conn: &mut PgConnection,
+) -> Result<Option<Vec<(&'static str, bool)>>, StoreError> {
+    if !citus_installed(&mut *conn).await? {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for (table, _) in DISTRIBUTED {
+        out.push((table, is_distributed(&mut *conn, table).await?));
+    }
+    Ok(Some(out))
+}
+
+/// SQLite: never distributed.
+pub(super) async fn no_distribution(
+    _conn: &mut SqliteConnection,
+) -> Result<Option<Vec<(&'static str, bool)>>, StoreError> {
+    Ok(None)
+}
+
+async fn is_distributed(conn: &mut PgConnection, table: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass)",
+    )
+    .bind(table)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Apply every pending migration, or undo the latest, on a connection that

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// The user has `MAX_TASKS_PER_USER` tasks.
     #[error("the user has the most tasks allowed")]
     TaskLimit,
+    /// An administrative operation this database cannot do.
+    #[error("{0}")]
+    Refused(&'static str),
 }
 
 impl StoreError {
@@ -250,6 +253,9 @@ pub trait Driver: Send + Sync + 'static {
     /// Connections open and idle, for `/metrics`.
     fn pool_state(&self) -> PoolState;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
+    /// On a Citus coordinator, each table and whether it is distributed;
+    /// `None` on plain PostgreSQL and SQLite.
+    async fn distribution(&self) -> Result<Option<Vec<(&'static str, bool)>>, StoreError>;
     async fn close(&self);
 }
 
@@ -421,6 +427,11 @@ impl Store {
 
     pub async fn close(&self) {
         self.driver.close().await
+    }
+
+    /// On a Citus coordinator, each table and whether it is distributed.
+    pub async fn distribution(&self) -> Result<Option<Vec<(&'static str, bool)>>, StoreError> {
+        self.driver.distribution().await
     }
 
     /// Record that a user was seen (first and last seen, email and name).

@@ -92,5 +92,6 @@ super::sqlx_driver::sqlx_driver!(
     PgConnection,
     PgArguments,
     Dialect::Postgres,
-    super::migrate::postgres
+    super::migrate::postgres,
+    super::migrate::distribution
 );

@@ -129,5 +129,6 @@ super::sqlx_driver::sqlx_driver!(
     SqliteConnection,
     SqliteArguments<'static>,
     Dialect::Sqlite,
-    super::migrate::sqlite
+    super::migrate::sqlite,
+    super::migrate::no_distribution
 );

@@ -27,7 +27,7 @@ pub(super) use run_statement;
 /// `close_all()`. Every statement runs bounded by the statement timeout
 /// ([`Pool::bounded`](super::pool::Pool::bounded)).
 macro_rules! sqlx_driver {
-    ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path) => {
+    ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path, $distribution:path) => {
         fn arguments(args: Vec<Arg>) -> Result<$args, StoreError> {
             let mut out = <$args>::default();
             for arg in args {
@@ -139,6 +139,12 @@ macro_rules! sqlx_driver {
                 // Unarmed: a migration may take as long as it needs.
                 let mut conn = self.pool_for(false).get().await?;
                 let result = $migrate(&mut conn.inner, cmd).await;
+                Pool::<$conn>::checked(conn, result)
+            }
+
+            async fn distribution(&self) -> Result<Option<Vec<(&'static str, bool)>>, StoreError> {
+                let mut conn = self.pool_for(false).get().await?;
+                let result = $distribution(&mut conn.inner).await;
                 Pool::<$conn>::checked(conn, result)
             }
 

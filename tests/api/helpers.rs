@@ -87,7 +87,77 @@ pub async fn fresh_database(
                 .expect("create test database");
             let mut url = url::Url::parse(&admin).expect("TEST_DATABASE_URL is a URL");
             url.set_path(&name);
+            if let Some(workers) = citus_workers() {
+                make_citus_database(&url, &name, &workers).await;
+            }
             Some((url.to_string(), None))
+        }
+    }
+}
+
+/// `TEST_CITUS_WORKERS=host:port,…`: `TEST_DATABASE_URL` is a Citus
+/// coordinator with these workers (scripts/citus.sh).
+pub fn citus_workers() -> Option<Vec<String>> {
+    std::env::var("TEST_CITUS_WORKERS")
+        .ok()
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect())
+}
+
+/// Make the new database `name` (at `url`, on the coordinator) a Citus
+/// cluster of its own: the database and the extension on every worker,
+/// then the extension on the coordinator with the workers registered. The
+/// API distributes its tables when it migrates.
+async fn make_citus_database(url: &url::Url, name: &str, workers: &[String]) {
+    for worker in workers {
+        let admin = format!("postgres://postgres@{worker}/postgres");
+        let mut conn = pg_connect(&admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database on a worker");
+        let mut db = pg_connect(&format!("postgres://postgres@{worker}/{name}")).await;
+        sqlx::query("CREATE EXTENSION citus")
+            .execute(&mut db)
+            .await
+            .expect("citus on a worker");
+    }
+    let mut coord = pg_connect(url.as_str()).await;
+    sqlx::query("CREATE EXTENSION citus")
+        .execute(&mut coord)
+        .await
+        .expect("citus on the coordinator");
+    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = i32::from(url.port().unwrap_or(5432));
+    sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+        .bind(&host)
+        .bind(port)
+        .execute(&mut coord)
+        .await
+        .expect("set the coordinator host");
+    for worker in workers {
+        let (host, port) = worker
+            .rsplit_once(':')
+            .expect("TEST_CITUS_WORKERS is host:port,…");
+        // Retried: with many tests setting up databases at once, the
+        // coordinator's first connection to a worker now and then fails.
+        let port: i32 = port.parse().expect("a port");
+        let mut tries = 0;
+        loop {
+            let added = sqlx::query("SELECT citus_add_node($1, $2)")
+                .bind(host)
+                .bind(port)
+                .execute(&mut coord)
+                .await;
+            match added {
+                Ok(_) => break,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("citus_add_node({host}:{port}) failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => panic!("add a worker: {e}"),
+            }
         }
     }
 }

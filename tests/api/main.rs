@@ -5,6 +5,7 @@ mod helpers;
 
 mod attacks;
 mod auth;
+mod citus;
 mod cli;
 mod conditional;
 mod docs;

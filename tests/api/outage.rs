@@ -209,7 +209,7 @@ async fn an_exhausted_pool_queues_then_answers_503() {
     let mut locker = crate::helpers::pg_connect(&app.database_url).await;
     for (hold, expect) in [(Duration::from_secs(2), 200), (Duration::from_secs(7), 503)] {
         sqlx::raw_sql(&format!(
-            "BEGIN; SELECT 1 FROM tasks WHERE id = {id} FOR UPDATE"
+            "BEGIN; SELECT 1 FROM tasks WHERE user_id = 'u' AND id = {id} FOR UPDATE"
         ))
         .execute(&mut locker)
         .await
