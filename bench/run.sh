@@ -13,6 +13,10 @@
 #   USERS=1000 TASKS=20              seeded users and tasks per user
 #   ADMIN_URL                        a PostgreSQL URL allowed to create databases
 #                                    (default TEST_DATABASE_URL, else local trust)
+#   CITUS_URL, CITUS_WORKERS         for BACKENDS=citus: the coordinator's admin
+#                                    URL (default postgres://postgres@127.0.0.1:5440/test)
+#                                    and its workers (default 127.0.0.1:5441,127.0.0.1:5442),
+#                                    as scripts/citus.sh starts them
 #   OUT=bench/results/<date-time>    results.jsonl, table.md, chart.svg, logs
 #
 # Needs wrk and pgbench (installed from Debian when missing) and Python 3 with
@@ -29,6 +33,8 @@ USERS="${USERS:-1000}"
 TASKS="${TASKS:-20}"
 ADMIN_URL="${ADMIN_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 OUT="${OUT:-bench/results/$(date -u +%Y%m%d-%H%M%S)}"
+CITUS_URL="${CITUS_URL:-postgres://postgres@127.0.0.1:5440/test}"
+CITUS_WORKERS="${CITUS_WORKERS:-127.0.0.1:5441,127.0.0.1:5442}"
 SECRET="bench-secret-that-is-at-least-32-bytes-long"
 SEEDED=$((USERS * TASKS))
 
@@ -60,9 +66,32 @@ cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   [ -n "$jwks_server" ] && kill "$jwks_server" 2>/dev/null || true
   psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS todo_bench" >/dev/null 2>&1 || true
+  case " $BACKENDS " in *" citus "*) citus_db drop ;; esac
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# The database todo_bench as a Citus cluster of its own (create), or gone (drop).
+citus_db() { # create|drop
+  local w host port
+  psql "$CITUS_URL" -qc "DROP DATABASE IF EXISTS todo_bench" >/dev/null 2>&1 || true
+  for w in ${CITUS_WORKERS//,/ }; do
+    psql "postgres://postgres@$w/postgres" -qc "DROP DATABASE IF EXISTS todo_bench" >/dev/null 2>&1 || true
+  done
+  [ "$1" = create ] || return 0
+  for w in ${CITUS_WORKERS//,/ }; do
+    psql "postgres://postgres@$w/postgres" -qc "CREATE DATABASE todo_bench" >/dev/null
+    psql "postgres://postgres@$w/todo_bench" -qc "CREATE EXTENSION citus" >/dev/null
+  done
+  psql "$CITUS_URL" -qc "CREATE DATABASE todo_bench" >/dev/null
+  local url
+  url="$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/todo_bench").geturl())' "$CITUS_URL")"
+  host="$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$CITUS_URL")"
+  psql "$url" -qc "CREATE EXTENSION citus" -qc "SELECT citus_set_coordinator_host('${host% *}', ${host#* })" >/dev/null
+  for w in ${CITUS_WORKERS//,/ }; do
+    psql "$url" -qc "SELECT citus_add_node('${w%:*}', ${w#*:})" >/dev/null
+  done
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -90,7 +119,7 @@ PY
 seed() { # backend url
   say "seeding $USERS users x $TASKS tasks ($1)"
   DATABASE_URL="$2" LOG_LEVEL=warn "$BIN" migrate up >/dev/null
-  if [ "$1" = postgres ]; then
+  if [ "$1" != sqlite ]; then
     psql "$2" -q -v users="$USERS" -v tasks="$TASKS" -f bench/seed.sql
   else
     python3 bench/seed_sqlite.py "${2#sqlite://}" "$USERS" "$TASKS"
@@ -99,7 +128,7 @@ seed() { # backend url
 
 # Forget the tasks a workload created, so every list stays a user's 20 tasks.
 reset() { # backend url
-  if [ "$1" = postgres ]; then
+  if [ "$1" != sqlite ]; then
     psql "$2" -qc "DELETE FROM tasks WHERE id > $SEEDED" -qc "VACUUM ANALYZE tasks" >/dev/null
   else
     python3 - "${2#sqlite://}" "$SEEDED" <<'PY'
@@ -164,6 +193,10 @@ for backend in $BACKENDS; do
     postgres)
       psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS todo_bench" -qc "CREATE DATABASE todo_bench" >/dev/null
       url="$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/todo_bench").geturl())' "$ADMIN_URL")"
+      ;;
+    citus)
+      citus_db create
+      url="$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/todo_bench").geturl())' "$CITUS_URL")"
       ;;
     sqlite) url="sqlite://$work/bench.db" ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;

@@ -10,14 +10,18 @@
 #       TEST_CITUS_WORKERS=127.0.0.1:5441,127.0.0.1:5442 cargo test --test api
 # (the harness creates each test's database on every node and registers the
 # workers in it; the API distributes its tables on start-up).
-# `add-worker` starts a third worker on 5443 and adds it to `test`.
+# `start` also starts a spare node on 5443 in no cluster (the rebalancing
+# test adds it: TEST_CITUS_EXTRA_WORKER=127.0.0.1:5443); `add-worker` adds
+# it to the database `test`.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 INSTALL="$HERE/../../shared/citus/install.sh"
 PG="$(ls /usr/lib/postgresql | sort -n | tail -1)"
-COORD=5440
-WORKERS=(5441 5442)
-EXTRA=5443
+# CITUS_PORT (default 5440): the coordinator's port; the workers and the
+# spare node take the next three.
+COORD="${CITUS_PORT:-5440}"
+WORKERS=($((COORD + 1)) $((COORD + 2)))
+EXTRA=$((COORD + 3))
 
 psql_at() { psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "${3:-postgres}" -c "$2"; }
 
@@ -49,13 +53,15 @@ CONF
 
 start() {
   bash "$INSTALL"
-  node_up citus-coord "$COORD"
+  node_up "citus-c$COORD" "$COORD"
   for p in "${WORKERS[@]}"; do node_up "citus-w$p" "$p"; done
   psql_at "$COORD" "SELECT citus_set_coordinator_host('127.0.0.1', $COORD)" test >/dev/null
   for p in "${WORKERS[@]}"; do
     psql_at "$COORD" "SELECT citus_add_node('127.0.0.1', $p)" test >/dev/null
   done
-  echo "citus: coordinator 127.0.0.1:$COORD, workers ${WORKERS[*]}: $(psql_at "$COORD" "SELECT count(*) FROM citus_get_active_worker_nodes()" test) active"
+  # A spare node, in no cluster yet: the rebalancing test adds it.
+  node_up "citus-w$EXTRA" "$EXTRA"
+  echo "citus: coordinator 127.0.0.1:$COORD, workers ${WORKERS[*]}: $(psql_at "$COORD" "SELECT count(*) FROM citus_get_active_worker_nodes()" test) active; spare node $EXTRA"
 }
 
 add_worker() {
@@ -65,7 +71,7 @@ add_worker() {
 }
 
 stop() {
-  for name in citus-coord "citus-w${WORKERS[0]}" "citus-w${WORKERS[1]}" "citus-w$EXTRA"; do
+  for name in "citus-c$COORD" "citus-w${WORKERS[0]}" "citus-w${WORKERS[1]}" "citus-w$EXTRA"; do
     if pg_lsclusters -h | awk '{print $2}' | grep -qx "$name"; then
       pg_dropcluster --stop "$PG" "$name" || true
     fi

@@ -153,3 +153,278 @@ async fn every_store_statement_routes_to_one_shard() {
         "the list of exceptions is exact"
     );
 }
+
+/// What one writer saw: the ids acknowledged with 201, and the slowest
+/// refusal (every refusal must be a 503 with `Retry-After`).
+#[derive(Default)]
+struct Written {
+    ids: Vec<i64>,
+    refused: usize,
+    slowest_refusal: std::time::Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_added_during_writes_takes_shards_and_loses_nothing() {
+    let Some(extra) = std::env::var("TEST_CITUS_EXTRA_WORKER")
+        .ok()
+        .filter(|_| citus_workers().is_some())
+    else {
+        eprintln!(
+            "SKIPPED (Citus): set TEST_CITUS_WORKERS and TEST_CITUS_EXTRA_WORKER (scripts/citus.sh)"
+        );
+        return;
+    };
+    let app = std::sync::Arc::new(
+        TestApp::spawn(Backend::Postgres, "citus::rebalance")
+            .await
+            .expect("TEST_DATABASE_URL is the coordinator"),
+    );
+    let name = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    crate::helpers::prepare_citus_node(&extra, &name).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let user = format!("writer-{w}");
+                let mut seen = Written::default();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let started = std::time::Instant::now();
+                    let body = json!({ "title": format!("{user} {n}") });
+                    let resp = app
+                        .call(
+                            reqwest::Method::POST,
+                            "/api/tasks",
+                            Some(&user),
+                            Some(&body),
+                        )
+                        .await;
+                    match resp.status().as_u16() {
+                        201 => seen.ids.push(
+                            resp.json::<serde_json::Value>().await.unwrap()["id"]
+                                .as_i64()
+                                .unwrap(),
+                        ),
+                        503 => {
+                            assert!(
+                                resp.headers().contains_key("retry-after"),
+                                "a 503 without Retry-After"
+                            );
+                            seen.refused += 1;
+                            seen.slowest_refusal = seen.slowest_refusal.max(started.elapsed());
+                        }
+                        other => panic!(
+                            "a write during the rebalance got {other}: {}",
+                            resp.text().await.unwrap()
+                        ),
+                    }
+                }
+                (user, seen)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Add the node while the writers run, and move shards to it.
+    let mut coord = crate::helpers::pg_connect(&app.database_url).await;
+    let (host, port) = extra.rsplit_once(':').unwrap();
+    let port: i32 = port.parse().unwrap();
+    sqlx::query("SELECT citus_add_node($1, $2)")
+        .bind(host)
+        .bind(port)
+        .execute(&mut coord)
+        .await
+        .unwrap();
+    sqlx::query("SELECT citus_rebalance_start()")
+        .execute(&mut coord)
+        .await
+        .unwrap();
+    sqlx::query("SELECT citus_rebalance_wait()")
+        .execute(&mut coord)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moved: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE n.nodeport = $1",
+    )
+    .bind(port)
+    .fetch_one(&mut coord)
+    .await
+    .unwrap();
+    assert!(moved > 0, "the new worker took no shard");
+    let mut acknowledged = 0;
+    let mut refused = 0;
+    let mut slowest = std::time::Duration::ZERO;
+    for w in writers {
+        let (user, seen) = w.await.unwrap();
+        // Every acknowledged write is there, once; nothing else is.
+        let mut stored = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (page, total) = app
+                .list(
+                    &user,
+                    &format!("limit=1000&offset={offset}&sort=created_at&order=asc"),
+                )
+                .await;
+            stored.extend(page.iter().map(|t| t["id"].as_i64().unwrap()));
+            offset += 1000;
+            if offset >= total {
+                break;
+            }
+        }
+        let mut want = seen.ids.clone();
+        want.sort_unstable();
+        stored.sort_unstable();
+        assert_eq!(
+            stored, want,
+            "{user}: stored tasks differ from the acknowledged ones"
+        );
+        acknowledged += seen.ids.len();
+        refused += seen.refused;
+        slowest = slowest.max(seen.slowest_refusal);
+    }
+    eprintln!(
+        "rebalance: {moved} shard placements moved to {extra}; {acknowledged} writes acknowledged, \
+         {refused} refused (503), slowest refusal {slowest:?}"
+    );
+    assert!(acknowledged > 0);
+    assert!(
+        slowest < std::time::Duration::from_secs(7),
+        "a refusal took {slowest:?}"
+    );
+}
+
+/// `pg_ctlcluster 15 <cluster> <action>` for the local Citus node at `port`.
+fn citus_node(port: &str, action: &str) {
+    let status = std::process::Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            "15",
+            &format!("citus-w{port}"),
+            action,
+        ])
+        .status()
+        .expect("pg_ctlcluster runs");
+    assert!(
+        status.success(),
+        "pg_ctlcluster {action} citus-w{port}: {status}"
+    );
+}
+
+/// Run alone (it stops a worker every test database shares):
+/// `cargo test --test api citus::a_stopped -- --ignored`, as CI's Citus step does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "stops a Citus worker: run alone"]
+async fn a_stopped_worker_fails_its_users_fast_and_the_rest_keep_working() {
+    let Some(workers) = citus_workers() else {
+        eprintln!("SKIPPED (Citus): set TEST_CITUS_WORKERS (scripts/citus.sh)");
+        return;
+    };
+    let app = std::sync::Arc::new(
+        TestApp::spawn(Backend::Postgres, "citus::worker_down")
+            .await
+            .expect("TEST_DATABASE_URL is the coordinator"),
+    );
+    let (_, port) = workers.last().unwrap().rsplit_once(':').unwrap();
+    let port = port.to_owned();
+    let users: Vec<String> = (0..12).map(|i| format!("user-{i}")).collect();
+    // One round: every user writes once; who got what, and how long it took.
+    let round = |app: std::sync::Arc<TestApp>, users: Vec<String>| async move {
+        let mut out = Vec::new();
+        for user in users {
+            let started = std::time::Instant::now();
+            let resp = app
+                .call(
+                    reqwest::Method::POST,
+                    "/api/tasks",
+                    Some(&user),
+                    Some(&json!({ "title": "w" })),
+                )
+                .await;
+            let status = resp.status().as_u16();
+            let retry = resp.headers().contains_key("retry-after");
+            let id = if status == 201 {
+                resp.json::<serde_json::Value>().await.unwrap()["id"].as_i64()
+            } else {
+                None
+            };
+            out.push((user, status, retry, started.elapsed(), id));
+        }
+        out
+    };
+    let mut acknowledged: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    let mut record = |results: &[(String, u16, bool, std::time::Duration, Option<i64>)]| {
+        for (user, _, _, _, id) in results {
+            if let Some(id) = id {
+                acknowledged.entry(user.clone()).or_default().push(*id);
+            }
+        }
+    };
+    let before = round(app.clone(), users.clone()).await;
+    assert!(before.iter().all(|r| r.1 == 201), "all healthy first");
+    record(&before);
+    citus_node(&port, "stop");
+    let during = round(app.clone(), users.clone()).await;
+    let during_again = round(app.clone(), users.clone()).await;
+    citus_node(&port, "start");
+    record(&during);
+    record(&during_again);
+    let failed: Vec<_> = during.iter().filter(|r| r.1 != 201).collect();
+    let served: Vec<_> = during.iter().filter(|r| r.1 == 201).collect();
+    eprintln!(
+        "worker {port} down: {} users refused, {} served; slowest refusal {:?}",
+        failed.len(),
+        served.len(),
+        failed.iter().map(|r| r.3).max()
+    );
+    assert!(
+        !failed.is_empty(),
+        "some users' shards are on the stopped worker"
+    );
+    assert!(!served.is_empty(), "users on the other worker keep working");
+    for (user, status, retry, took, _) in during.iter().chain(&during_again).filter(|r| r.1 != 201)
+    {
+        assert_eq!(*status, 503, "{user}: refused with {status}");
+        assert!(*retry, "{user}: a 503 without Retry-After");
+        assert!(
+            *took < std::time::Duration::from_secs(7),
+            "{user}: refused after {took:?}"
+        );
+    }
+    // The same users fail and succeed in the second round: routing is by user.
+    let refused_users = |r: &[(String, u16, bool, std::time::Duration, Option<i64>)]| {
+        r.iter()
+            .filter(|x| x.1 != 201)
+            .map(|x| x.0.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refused_users(&during), refused_users(&during_again));
+    // Recovery without a restart of the API: every user writes again.
+    let mut recovered = false;
+    for _ in 0..30 {
+        let after = round(app.clone(), users.clone()).await;
+        record(&after);
+        if after.iter().all(|r| r.1 == 201) {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(recovered, "every user writes again once the worker is back");
+    // Nothing acknowledged was lost.
+    for user in &users {
+        let (tasks, _) = app.list(user, "limit=1000").await;
+        let mut stored: Vec<i64> = tasks.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        let mut want = acknowledged.get(user).cloned().unwrap_or_default();
+        stored.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(stored, want, "{user}");
+    }
+}

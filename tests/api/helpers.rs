@@ -104,23 +104,29 @@ pub fn citus_workers() -> Option<Vec<String>> {
         .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect())
 }
 
+/// Create database `name` with the citus extension on the node at
+/// `host:port`, so that it can join that database's cluster.
+pub async fn prepare_citus_node(node: &str, name: &str) {
+    let admin = format!("postgres://postgres@{node}/postgres");
+    let mut conn = pg_connect(&admin).await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database on a worker");
+    let mut db = pg_connect(&format!("postgres://postgres@{node}/{name}")).await;
+    sqlx::query("CREATE EXTENSION citus")
+        .execute(&mut db)
+        .await
+        .expect("citus on a worker");
+}
+
 /// Make the new database `name` (at `url`, on the coordinator) a Citus
 /// cluster of its own: the database and the extension on every worker,
 /// then the extension on the coordinator with the workers registered. The
 /// API distributes its tables when it migrates.
 async fn make_citus_database(url: &url::Url, name: &str, workers: &[String]) {
     for worker in workers {
-        let admin = format!("postgres://postgres@{worker}/postgres");
-        let mut conn = pg_connect(&admin).await;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database on a worker");
-        let mut db = pg_connect(&format!("postgres://postgres@{worker}/{name}")).await;
-        sqlx::query("CREATE EXTENSION citus")
-            .execute(&mut db)
-            .await
-            .expect("citus on a worker");
+        prepare_citus_node(worker, name).await;
     }
     let mut coord = pg_connect(url.as_str()).await;
     sqlx::query("CREATE EXTENSION citus")
