@@ -703,13 +703,7 @@ async fn an_ignored_body_field_is_logged_once_by_name_never_its_value() {
     ]);
     let mut seen = Vec::new();
     let base = served.base(&mut seen);
-    let token = todo_api::auth::mint_token(
-        &todo_api::config::Secret::new(crate::helpers::SECRET),
-        "logger",
-        std::time::Duration::from_secs(60),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let token = token_for("logger");
     let client = reqwest::Client::new();
     let mut id = 0;
     for body in [

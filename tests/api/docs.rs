@@ -184,6 +184,39 @@ pub fn chromium() -> Option<&'static str> {
         })
 }
 
+/// Load `url` in headless Chromium (no network but 127.0.0.1: pages must
+/// work offline), let its scripts run for up to `budget_ms` of virtual
+/// time, and return the DOM.
+pub async fn rendered(browser: &'static str, url: String, budget_ms: u32) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--proxy-server=http://127.0.0.1:9",
+                "--proxy-bypass-list=127.0.0.1",
+                &format!("--user-data-dir={}", profile.path().display()),
+                &format!("--virtual-time-budget={budget_ms}"),
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .expect("run chromium")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_renders_the_task_operations_in_headless_chromium() {
     let Some(browser) = chromium() else {
@@ -197,35 +230,7 @@ async fn swagger_ui_renders_the_task_operations_in_headless_chromium() {
     let app = TestApp::spawn(Backend::Sqlite, "docs::chromium")
         .await
         .unwrap();
-    let url = app.url("/docs/");
-    let profile = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                // No network but the API's: the page must load offline.
-                "--proxy-server=http://127.0.0.1:9",
-                "--proxy-bypass-list=127.0.0.1",
-                &format!("--user-data-dir={}", profile.path().display()),
-                "--virtual-time-budget=15000",
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .expect("run chromium")
-    })
-    .await
-    .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dom = rendered(browser, app.url("/docs/"), 15_000).await;
     // Swagger UI rendered the document: its operations are on the page.
     for text in [
         "opblock",

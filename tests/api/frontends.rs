@@ -1026,37 +1026,6 @@ async fn serve_page(page: String) -> String {
     base
 }
 
-/// Load `url` in headless Chromium; the DOM after its scripts ran.
-async fn rendered(browser: &'static str, url: String) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--proxy-server=http://127.0.0.1:9",
-                "--proxy-bypass-list=127.0.0.1",
-                &format!("--user-data-dir={}", profile.path().display()),
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-                &url,
-            ])
-            .output()
-            .expect("run chromium")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_on_another_origin_calls_with_credentials_include() {
     let Some(browser) = crate::docs::chromium() else {
@@ -1101,7 +1070,7 @@ async fn a_browser_on_another_origin_calls_with_credentials_include() {
     tx.send((listed.base.clone(), listed.token("browser")))
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let dom = rendered(browser, format!("{page_origin}/")).await;
+    let dom = crate::docs::rendered(browser, format!("{page_origin}/"), 10_000).await;
     assert!(
         dom.contains("OK 201 from the browser web"),
         "the page says: {dom}"
@@ -1118,7 +1087,7 @@ async fn a_browser_on_another_origin_calls_with_credentials_include() {
     .await
     .unwrap();
     let page = serve_page(credentialed_page(&any.base, &any.token("browser"))).await;
-    let dom = rendered(browser, format!("{page}/")).await;
+    let dom = crate::docs::rendered(browser, format!("{page}/"), 10_000).await;
     assert!(dom.contains("FAILED"), "the page says: {dom}");
     assert!(!dom.contains("OK 201"), "{dom}");
 }
