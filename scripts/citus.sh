@@ -37,6 +37,9 @@ shared_preload_libraries = 'citus'
 listen_addresses = '127.0.0.1'
 wal_level = logical
 max_connections = 300
+# Citus runs a maintenance daemon (a background worker) per database, and
+# the tests make a database per test; the rebalancer's jobs need theirs.
+max_worker_processes = 400
 max_wal_senders = 20
 max_replication_slots = 20
 fsync = off

@@ -244,10 +244,15 @@ async fn a_worker_added_during_writes_takes_shards_and_loses_nothing() {
         .execute(&mut coord)
         .await
         .unwrap();
-    sqlx::query("SELECT citus_rebalance_wait()")
-        .execute(&mut coord)
-        .await
-        .unwrap();
+    // Bounded: a rebalance whose jobs never start (no background worker
+    // free) must fail the test, not hang it.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        sqlx::query("SELECT citus_rebalance_wait()").execute(&mut coord),
+    )
+    .await
+    .expect("the rebalance finished within 5 minutes")
+    .unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let moved: i64 = sqlx::query_scalar(
