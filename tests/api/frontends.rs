@@ -601,15 +601,7 @@ async fn put_merge_is_a_partial_update(app: TestApp) {
     let now: Value = app.get_task("pm", id).await.json().await.unwrap();
     assert_eq!(now["completed"], true);
     // The document says PUT takes the PATCH body.
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.document().await;
     let put = &doc["paths"]["/api/tasks/{id}"]["put"]["requestBody"]["content"]["application/json"]
         ["schema"];
     assert_eq!(put["$ref"], "#/components/schemas/TaskPatch");
@@ -687,15 +679,7 @@ async fn camel_json_case_shapes_every_body(app: TestApp) {
         );
     }
     // The document describes the shape in force.
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.document().await;
     let task = &doc["components"]["schemas"]["Task"];
     assert!(task["properties"].get("dueDate").is_some(), "{task}");
     assert!(
@@ -786,15 +770,7 @@ async fn named_envelope_wraps_lists_tasks_and_errors(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(health, json!({ "status": "healthy" }));
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.document().await;
     let list_schema = &doc["paths"]["/api/tasks"]["get"]["responses"]["200"]["content"]["application/json"]
         ["schema"];
     assert!(
@@ -903,15 +879,7 @@ async fn is_completed_key_and_json_delete(app: TestApp) {
         )
     );
     assert_eq!(app.get_task("ic", id).await.status(), 404);
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.document().await;
     let del = &doc["paths"]["/api/tasks/{id}"]["delete"]["responses"];
     assert!(
         del.get("200").is_some() && del.get("204").is_none(),

@@ -323,6 +323,18 @@ impl TestApp {
             .collect()
     }
 
+    /// `GET /openapi.json`, the document as served.
+    pub async fn document(&self) -> Value {
+        let resp = self
+            .client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
     pub async fn stats(&self, user: &str) -> Value {
         let resp = self.call(Method::GET, "/api/stats", Some(user), None).await;
         assert_eq!(resp.status(), 200);
