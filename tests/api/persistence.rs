@@ -12,6 +12,7 @@ crate::both_backends!(
     two_instances_start_at_once_on_one_database,
     migrations_go_down_and_up_from_the_cli,
     tasks_from_before_the_tags_migration_keep_their_data,
+    tasks_keep_their_ids_and_data_when_keyed_by_user,
     unreachable_database_is_503_and_health_says_so,
     internal_errors_hide_details_and_carry_the_request_id,
     deleting_a_user_erases_their_tasks_and_they_can_start_again,
@@ -134,10 +135,16 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     assert!(
         lines
             .iter()
-            .any(|l| l.ends_with("pending  tasks keyed by user")),
+            .any(|l| l.ends_with("applied  tasks keyed by user")),
         "{out}"
     );
-    for _ in 0..4 {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("pending  task primary key by user")),
+        "{out}"
+    );
+    for _ in 0..5 {
         let (ok, _, err) = run(&["migrate", "down"]).await;
         assert!(ok, "{err}");
     }
@@ -167,7 +174,7 @@ async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
     }
     let dir = tempfile::tempdir().unwrap();
     // Back to the schema before tags (no tags columns), with the row.
-    for _ in 0..2 {
+    for _ in 0..3 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }
@@ -199,6 +206,125 @@ async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
         json!(["later"])
     );
     assert_eq!(again.list("u", "tag=later").await.1, 1);
+}
+
+/// Run `sql` (PostgreSQL placeholders) on the app's database, binding
+/// `args`; the first column of the first row, if the statement returns one.
+async fn raw(app: &TestApp, sql: &str, args: &[&str]) -> Option<i64> {
+    use sqlx::{Connection, Row};
+    match app.backend {
+        Backend::Postgres => {
+            let mut conn = crate::helpers::pg_connect(&app.database_url).await;
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            let row = q.fetch_optional(&mut conn).await.unwrap();
+            row.and_then(|r| r.try_get::<i64, _>(0).ok())
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            let sql = (1..=args.len())
+                .rev()
+                .fold(sql.to_owned(), |s, i| s.replace(&format!("${i}"), "?"));
+            let mut q = sqlx::query(&sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            let row = q.fetch_optional(&mut conn).await.unwrap();
+            row.and_then(|r| r.try_get::<i64, _>(0).ok())
+        }
+    }
+}
+
+/// Migration 0006 (SQLite's task table rebuilt with the primary key
+/// `(user_id, id)`; PostgreSQL's since 0005) on a database filled by the
+/// release before it: every row whole, each ETag the same, and no id reused,
+/// not even one the previous release handed out and deleted.
+async fn tasks_keep_their_ids_and_data_when_keyed_by_user(app: TestApp) {
+    let a1 = app
+        .create(
+            "ann",
+            json!({ "title": "first", "priority": "high", "due_date": "2030-01-01", "tags": ["x"] }),
+        )
+        .await;
+    let a2 = app
+        .create("ann", json!({ "title": "second", "completed": true }))
+        .await;
+    let b1 = app.create("bob", json!({ "title": "bob's" })).await;
+    let ids: Vec<i64> = [&a1, &a2, &b1]
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let mut etags = Vec::new();
+    for (id, user) in ids.iter().zip(["ann", "ann", "bob"]) {
+        let resp = app.get_task(user, *id).await;
+        etags.push(resp.headers()["etag"].clone());
+    }
+    app.store.close().await;
+    if down_refused_on_citus(&app) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim().ends_with("pending  task primary key by user")),
+        "{out}"
+    );
+    // The previous release at work: it inserts with the database's own ids
+    // (AUTOINCREMENT, or the identity), and the newest task is deleted.
+    let ann = a1["user_id"].as_str().unwrap().to_owned();
+    let gone = raw(
+        &app,
+        "INSERT INTO tasks (user_id, title, title_search, created_at, updated_at) \
+         VALUES ($1, 'gone', 'gone', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id",
+        &[&ann],
+    )
+    .await
+    .expect("an id");
+    assert!(gone > *ids.iter().max().unwrap());
+    raw(
+        &app,
+        "DELETE FROM tasks WHERE user_id = $1 AND title = 'gone'",
+        &[&ann],
+    )
+    .await;
+    // The new release migrates on start-up.
+    let again = TestApp::start(&settings(&app.database_url)).await;
+    for ((id, user), (etag, was)) in ids
+        .iter()
+        .zip(["ann", "ann", "bob"])
+        .zip(etags.iter().zip([&a1, &a2, &b1]))
+    {
+        let resp = again.get_task(user, *id).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(&resp.headers()["etag"], etag, "task {id}'s ETag");
+        assert_eq!(&resp.json::<Value>().await.unwrap(), was);
+        let other = if user == "ann" { "bob" } else { "ann" };
+        assert_eq!(again.get_task(other, *id).await.status(), 404);
+    }
+    assert_eq!(again.list("ann", "").await.1, 2);
+    assert_eq!(again.list("bob", "").await.1, 1);
+    assert_eq!(again.list("ann", "tag=x").await.1, 1);
+    // New ids come after every id handed out, the deleted one included.
+    let next = again.create_titled("bob", "after").await;
+    assert!(next > gone, "id {next} reuses one at or below {gone}");
+    let after = again.create_titled("ann", "after that").await;
+    assert!(after > next);
+    if app.backend == Backend::Sqlite {
+        let keyed = raw(
+            &again,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'tasks' \
+             AND sql LIKE '%PRIMARY KEY (user_id, id)%'",
+            &[],
+        )
+        .await;
+        assert_eq!(keyed, Some(1), "tasks' primary key is (user_id, id)");
+    }
 }
 
 async fn unreachable_database_is_503_and_health_says_so(app: TestApp) {
