@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::{UserClaim, mint_configured_token, mint_token, random_secret};
+use crate::auth::{UserClaim, mint_access_token, mint_configured_token, mint_token, random_secret};
 use crate::config::{Config, LogFormat, Settings, log_filter};
 use crate::db::MigrateCommand;
 use crate::startup::{Application, connect_store};
@@ -49,6 +49,12 @@ pub enum Command {
     },
     /// Print the OpenAPI 3.1 document (the same as GET /openapi.json).
     Openapi,
+    /// Serve the MCP tools over stdio as one user (for a local agent).
+    Mcp {
+        /// The user id whose tasks the tools work on.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -83,7 +89,9 @@ pub async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = parse();
-    init_logging(&cli.settings);
+    // Over stdio, stdout is the protocol's: the log goes to stderr.
+    let to_stderr = matches!(cli.command, Some(Command::Mcp { .. }));
+    init_logging(&cli.settings, to_stderr);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -94,7 +102,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(s: &Settings) {
+fn init_logging(s: &Settings, to_stderr: bool) {
     let filter = EnvFilter::try_new(log_filter(&s.log_level)).unwrap_or_else(|_| {
         eprintln!("warning: LOG_LEVEL: not a level or tracing filter; using info");
         EnvFilter::new("info,sqlx=warn")
@@ -105,14 +113,20 @@ fn init_logging(s: &Settings) {
         None => !std::io::stdout().is_terminal(),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder
+    match (json, to_stderr) {
+        (true, false) => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .init();
-    } else {
-        builder.init();
+            .init(),
+        (true, true) => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .init(),
+        (false, false) => builder.init(),
+        (false, true) => builder.with_writer(std::io::stderr).init(),
     }
 }
 
@@ -164,6 +178,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Mcp { user } => {
+            let auth = &config.auth;
+            let no_auth = auth.secret.is_none() && auth.jwks.is_none() && auth.sessions.is_none();
+            if no_auth && !config.production {
+                config.auth.secret = Some(random_secret());
+            }
+            // The identity as the server would verify it: a token for
+            // `user`, signed with the configured secret.
+            let token = mint_configured_token(
+                &config.auth,
+                &user,
+                Duration::from_secs(3600),
+                UserClaim::Sub,
+            )
+            .context(
+                "BETTER_AUTH_SECRET: not set; `todo-api mcp` signs its user's identity with it",
+            )??;
+            // No listener is served: bind a free loopback port.
+            config.host = "127.0.0.1".into();
+            config.port = 0;
+            let app = Application::build(config).await?;
+            app.serve_mcp_stdio(&token).await
+        }
     }
 }
 
@@ -201,6 +238,20 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             "\n  Development auth: a token for user `demo`, valid 24 h:\n\n  {token}\n\n  \
              Try it:\n\n  curl -H 'Authorization: Bearer {token}' {base}/api/tasks\n"
         );
+        if let Some(mcp) = &config.mcp {
+            // With MCP_RESOURCE_URL, /mcp takes access tokens for it only.
+            let mcp_token = match &mcp.resource {
+                Some(resource) => {
+                    mint_access_token(&secret, "demo", Duration::from_secs(24 * 3600), resource)?
+                }
+                None => token.clone(),
+            };
+            let url = mcp
+                .resource
+                .clone()
+                .unwrap_or_else(|| format!("{base}/mcp"));
+            println!("{}", crate::mcp::client_configuration(&url, &mcp_token));
+        }
     }
     app.run_until_stopped().await
 }

@@ -217,6 +217,18 @@ pub struct Settings {
     /// Task bodies also carry `is_completed` (= `completed`).
     #[arg(long, global = true, env = "RESPONSE_IS_COMPLETED", default_value_t = false, action = clap::ArgAction::Set)]
     pub response_is_completed: bool,
+    /// Serve the MCP endpoint (`/mcp`) and its OAuth metadata.
+    #[arg(long, global = true, env = "MCP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub mcp_enabled: bool,
+    /// `/mcp` as an OAuth resource (e.g. https://api.example.com/mcp): then only access tokens for it are accepted there.
+    #[arg(long, global = true, env = "MCP_RESOURCE_URL")]
+    pub mcp_resource_url: Option<String>,
+    /// `Host` values accepted at /mcp (comma-separated; `*`: any). Default: loopback names when API_HOST is loopback, else any.
+    #[arg(long, global = true, env = "MCP_ALLOWED_HOSTS")]
+    pub mcp_allowed_hosts: Option<String>,
+    /// MCP sessions (clients of the previous protocol version) open at once.
+    #[arg(long, global = true, env = "MCP_MAX_SESSIONS", default_value_t = 1000)]
+    pub mcp_max_sessions: usize,
     /// DELETE answers: empty (204) or json (200 with a body).
     #[arg(long, global = true, env = "DELETE_RESPONSE", value_enum, ignore_case = true, default_value_t = DeleteResponse::Empty)]
     pub delete_response: DeleteResponse,
@@ -319,6 +331,8 @@ pub struct Config {
     pub idempotency_sweep: Option<Duration>,
     /// Output shapes and PUT's meaning for existing frontends (SPEC 13).
     pub conventions: Conventions,
+    /// The MCP endpoint (SPEC 16); `None`: not served.
+    pub mcp: Option<crate::mcp::McpConfig>,
 }
 
 /// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
@@ -460,13 +474,18 @@ impl Config {
         if s.max_connections == Some(0) {
             return Err(fail("MAX_CONNECTIONS", "must be at least 1"));
         }
-        let cors_origins = comma_list(s.cors_origins.as_deref())
+        let cors_origins: Vec<axum::http::HeaderValue> = comma_list(s.cors_origins.as_deref())
             .into_iter()
             .map(|o| {
                 axum::http::HeaderValue::from_str(o.trim_end_matches('/'))
                     .map_err(|_| fail("CORS_ORIGINS", format!("invalid origin {o:?}")))
             })
             .collect::<Result<_, _>>()?;
+        let mcp = if s.mcp_enabled {
+            Some(mcp_config(s, &cors_origins)?)
+        } else {
+            None
+        };
         if s.db_pool_size + s.db_max_overflow == 0 {
             return Err(fail(
                 "DB_POOL_SIZE",
@@ -518,8 +537,82 @@ impl Config {
             conventions: s.conventions(),
             idempotency_sweep: (s.idempotency_sweep_seconds > 0)
                 .then(|| Duration::from_secs(s.idempotency_sweep_seconds)),
+            mcp,
         })
     }
+}
+
+/// The MCP endpoint's settings (SPEC 16).
+fn mcp_config(
+    s: &Settings,
+    cors_origins: &[axum::http::HeaderValue],
+) -> Result<crate::mcp::McpConfig, ConfigError> {
+    let resource = match given(&s.mcp_resource_url) {
+        Some(r) => {
+            let r = r.trim().to_owned();
+            match url::Url::parse(&r) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(r),
+                _ => {
+                    return Err(fail(
+                        "MCP_RESOURCE_URL",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let resource_host = resource
+        .as_deref()
+        .and_then(|r| url::Url::parse(r).ok())
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        });
+    let listed = comma_list(given(&s.mcp_allowed_hosts).map(String::as_str));
+    let mut allowed_hosts = if listed.iter().any(|h| h == "*") {
+        Vec::new()
+    } else if !listed.is_empty() {
+        listed
+    } else if matches!(
+        s.api_host.trim(),
+        "127.0.0.1" | "localhost" | "::1" | "[::1]"
+    ) {
+        // A local server: only local names (DNS rebinding).
+        ["localhost", "127.0.0.1", "::1"]
+            .map(str::to_owned)
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    if !allowed_hosts.is_empty()
+        && let Some(host) = resource_host
+    {
+        allowed_hosts.push(host);
+    }
+    let base = given(&s.better_auth_url).map(|u| u.trim().trim_end_matches('/').to_owned());
+    let mut issuers = match given(&s.jwt_issuer) {
+        Some(list) => comma_list(Some(list)),
+        None => better_auth_identities(s),
+    };
+    if let Some(base) = &base {
+        // Better Auth's OAuth provider issues as its auth path.
+        issuers.push(format!("{base}/api/auth"));
+    }
+    Ok(crate::mcp::McpConfig {
+        resource,
+        authorization_servers: base.into_iter().collect(),
+        issuers,
+        allowed_hosts,
+        allowed_origins: cors_origins
+            .iter()
+            .filter_map(|o| o.to_str().ok().map(str::to_owned))
+            .collect(),
+        max_sessions: s.mcp_max_sessions.max(1),
+    })
 }
 
 #[cfg(test)]

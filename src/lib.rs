@@ -7,6 +7,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod http;
+pub mod mcp;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

@@ -156,12 +156,33 @@ impl Application {
             }));
             (stop, task)
         });
+        // Closes the MCP sessions' streams when shutdown begins.
+        let mcp_stop = tokio_util::sync::CancellationToken::new();
+        let mcp = self.config.mcp.clone().map(|config| {
+            let rest = http::rest_routes(self.state.clone());
+            let document = http::document(&Default::default());
+            crate::mcp::router(
+                self.state.clone(),
+                config,
+                rest,
+                &document,
+                mcp_stop.clone(),
+            )
+        });
         let router = http::router(
             self.state,
             &self.config.cors_origins,
             self.config.request_timeout,
             metrics.is_some(),
+            mcp,
         );
+        let shutdown = {
+            let mcp_stop = mcp_stop.clone();
+            async move {
+                shutdown.await;
+                mcp_stop.cancel();
+            }
+        };
         // Before routing, so that `/api/tasks/` finds `/api/tasks`.
         let app = MapRequestLayer::new(http::trim_trailing_slash).layer(router);
         connection::serve(self.listener, app, limits, shutdown).await;
@@ -173,6 +194,25 @@ impl Application {
             sweeper.abort();
         }
         store.close().await;
+        Ok(())
+    }
+
+    /// The MCP tools over stdio, as the user `token` names (verified as a
+    /// request's would be), until the client closes stdin.
+    pub async fn serve_mcp_stdio(self, token: &str) -> anyhow::Result<()> {
+        let mut parts = axum::http::Request::builder()
+            .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .context("a request for the stdio user")?
+            .into_parts()
+            .0;
+        let user = http::auth::authenticate(&mut parts, &self.state, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("the stdio user: {e}"))?;
+        let rest = http::rest_routes(self.state.clone());
+        let document = http::document(&Default::default());
+        crate::mcp::serve_stdio(rest, &document, user).await?;
+        self.state.store.close().await;
         Ok(())
     }
 

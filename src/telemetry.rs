@@ -123,6 +123,13 @@ pub fn rate_limited(scope: &'static str) {
     metrics::counter!("rate_limited_total", "scope" => scope).increment(1);
 }
 
+/// An MCP tool call, by tool and outcome (`ok`, `invalid_arguments`,
+/// `not_found`, `conflict`, `unavailable`, `error`).
+pub fn mcp_tool_call(tool: &'static str, outcome: &'static str, took: Duration) {
+    metrics::counter!("mcp_tool_calls_total", "tool" => tool, "outcome" => outcome).increment(1);
+    metrics::histogram!("mcp_tool_call_seconds", "tool" => tool).record(took.as_secs_f64());
+}
+
 /// The database pool at scrape time.
 pub fn db_pool(open: u32, idle: u32) {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));

@@ -58,12 +58,16 @@ impl Alg {
     }
 }
 
-/// The header fields that matter; others (`typ`, `cty`, …) are ignored.
+/// The header fields that matter; others (`cty`, …) are ignored.
 #[derive(Debug, Deserialize)]
 struct RawHeader {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    /// `at+jwt` on an OAuth access token (RFC 9068); checked only where
+    /// access tokens are required (`/mcp` with `MCP_RESOURCE_URL`).
+    #[serde(default)]
+    typ: Option<Value>,
     /// Critical extensions: none are understood, so any makes the token invalid
     /// (RFC 7515 4.1.11).
     #[serde(default)]
@@ -77,6 +81,8 @@ const MAX_KID_BYTES: usize = 256;
 pub struct Compact<'a> {
     pub alg: Alg,
     pub kid: Option<String>,
+    /// The header's `typ`, when it is a string.
+    pub typ: Option<String>,
     /// `header.payload`, the bytes the signature covers.
     pub signing_input: &'a [u8],
     pub signature: Vec<u8>,
@@ -104,9 +110,22 @@ impl<'a> Compact<'a> {
         Ok(Compact {
             alg,
             kid: header.kid,
+            typ: match header.typ {
+                Some(Value::String(t)) => Some(t),
+                _ => None,
+            },
             signing_input: signing_input.as_bytes(),
             signature: b64(signature)?,
             payload,
+        })
+    }
+
+    /// An OAuth 2.0 access token in JWT form (RFC 9068 2.1: `typ` is
+    /// `at+jwt`, or `application/at+jwt`, in any case).
+    pub fn is_access_token(&self) -> bool {
+        self.typ.as_deref().is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t == "at+jwt" || t == "application/at+jwt"
         })
     }
 

@@ -57,6 +57,8 @@ pub enum AuthFailure {
     UnknownKey,
     /// No live session has this token.
     UnknownSession,
+    /// Not an OAuth access token (`typ: at+jwt`) where one is required.
+    NotAccessToken,
 }
 
 impl AuthFailure {
@@ -76,6 +78,7 @@ impl AuthFailure {
             AuthFailure::NoKey => "no_key",
             AuthFailure::UnknownKey => "unknown_kid",
             AuthFailure::UnknownSession => "unknown_session",
+            AuthFailure::NotAccessToken => "not_an_access_token",
         }
     }
 }
@@ -242,9 +245,48 @@ impl Authenticator {
         unexpired && key_kept
     }
 
+    /// Verify an OAuth access token for one resource (SPEC 16, RFC 9068):
+    /// a JWT with `typ: at+jwt` whose `aud` names `resource` and whose `iss`
+    /// is one of `issuers` (any, when empty), signed by the JWKS (or the
+    /// shared secret). Session tokens and plain JWTs are refused: a token
+    /// issued for another audience is never passed through. Not cached (the
+    /// cache holds tokens checked against the REST API's rules).
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        resource: &str,
+        issuers: &[String],
+    ) -> Result<Identity, VerifyError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthFailure::TooLarge.into());
+        }
+        if token.bytes().filter(|&b| b == b'.').count() != 2 {
+            return Err(AuthFailure::NotAccessToken.into());
+        }
+        let jws = Compact::parse(token)?;
+        if !jws.is_access_token() {
+            return Err(AuthFailure::NotAccessToken.into());
+        }
+        let rules = ClaimRules {
+            leeway: self.rules.leeway,
+            issuers: issuers.to_vec(),
+            audiences: vec![resource.to_owned()],
+        };
+        Ok(self.verify_parsed(jws, &rules).await?.identity)
+    }
+
     /// Check a JWS's signature and claims (SPEC 4.2).
     async fn verify_jws(&self, token: &str) -> Result<Verified, AuthFailure> {
         let jws = Compact::parse(token)?;
+        self.verify_parsed(jws, &self.rules).await
+    }
+
+    /// Check a parsed JWS's signature, and its claims against `rules`.
+    async fn verify_parsed(
+        &self,
+        jws: Compact<'_>,
+        rules: &ClaimRules,
+    ) -> Result<Verified, AuthFailure> {
         let (valid, key) = if jws.alg.is_hmac() {
             let secret = self.hmac_secret.as_ref().ok_or(AuthFailure::NoKey)?;
             let valid = hmac_valid(jws.alg, secret, jws.signing_input, &jws.signature);
@@ -262,7 +304,7 @@ impl Authenticator {
             return Err(AuthFailure::Signature);
         }
         let claims = jws.claims()?;
-        let refused_from = self.rules.check(&claims, chrono::Utc::now().timestamp())?;
+        let refused_from = rules.check(&claims, chrono::Utc::now().timestamp())?;
         let user_claims = if key.is_some() {
             &self.jwks_user_claims
         } else {
@@ -351,6 +393,26 @@ pub fn mint_configured_token(
     Some(mint(secret, user, ttl, claim, iss, aud))
 }
 
+/// Mint an HS256 OAuth-style access token (`typ: at+jwt`, `aud` =
+/// `resource`) for `user`: what `/mcp` accepts when `MCP_RESOURCE_URL` is
+/// set (development and tests; real ones come from Better Auth's OAuth
+/// provider).
+pub fn mint_access_token(
+    secret: &Secret,
+    user: &str,
+    ttl: Duration,
+    resource: &str,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let claims = mint_claims(user, ttl, UserClaim::Sub, None, Some(resource));
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
+}
+
 fn mint(
     secret: &Secret,
     user: &str,
@@ -359,6 +421,20 @@ fn mint(
     iss: Option<&str>,
     aud: Option<&str>,
 ) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &mint_claims(user, ttl, claim, iss, aud),
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
+}
+
+fn mint_claims(
+    user: &str,
+    ttl: Duration,
+    claim: UserClaim,
+    iss: Option<&str>,
+    aud: Option<&str>,
+) -> Map<String, Value> {
     let now = chrono::Utc::now().timestamp();
     let mut claims = Map::new();
     let name = match claim {
@@ -377,11 +453,7 @@ fn mint(
     if let Some(aud) = aud {
         claims.insert("aud".into(), Value::from(aud));
     }
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.expose().as_bytes()),
-    )
+    claims
 }
 
 /// A random secret for development auth (SPEC 4.4): 32 random bytes, hex.

@@ -39,15 +39,65 @@ fn refuse(failure: AuthFailure, token_sent: bool) -> ApiError {
     ApiError::Unauthorized { token_sent }
 }
 
+/// An OAuth resource's rules for its access tokens (`/mcp` with
+/// `MCP_RESOURCE_URL`): the audience that must be named and the issuers
+/// accepted (any, when empty).
+#[derive(Debug, Clone)]
+pub struct AccessTokenRules {
+    pub resource: String,
+    pub issuers: Vec<String>,
+}
+
+/// A user already authenticated by the request that carries this one (an
+/// MCP tool call runs the REST handler for its user). Set only by the
+/// server on requests it builds itself, never from anything a client sends.
+#[derive(Debug, Clone)]
+pub struct Preauthenticated(pub AuthUser);
+
+/// Authenticate a request's bearer token: with `access` (the MCP endpoint
+/// as an OAuth resource), only access tokens for that resource; otherwise
+/// every token the REST API accepts. Then the per-user rate limit, the
+/// scoped path's check and the user's row, as for every task route.
+pub async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+    access: Option<&AccessTokenRules>,
+) -> Result<AuthUser, ApiError> {
+    let token = bearer(parts).ok_or_else(|| refuse(AuthFailure::Missing, false))?;
+    let verified = match access {
+        Some(rules) => {
+            state
+                .auth
+                .verify_access_token(token, &rules.resource, &rules.issuers)
+                .await
+        }
+        None => state.auth.verify(token).await,
+    };
+    let identity = verified.map_err(|e| match e {
+        VerifyError::Invalid(f) => refuse(f, true),
+        VerifyError::Lookup(err) => ApiError::from(StoreError::Sqlx(err)),
+    })?;
+    admit(parts, state, identity).await
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| refuse(AuthFailure::Missing, false))?;
-        let identity = state.auth.verify(token).await.map_err(|e| match e {
-            VerifyError::Invalid(f) => refuse(f, true),
-            VerifyError::Lookup(err) => ApiError::from(StoreError::Sqlx(err)),
-        })?;
+        if let Some(Preauthenticated(user)) = parts.extensions.get::<Preauthenticated>() {
+            return Ok(user.clone());
+        }
+        authenticate(parts, state, None).await
+    }
+}
+
+/// A verified identity's admission: rate limit, path check, users row.
+async fn admit(
+    parts: &mut Parts,
+    state: &AppState,
+    identity: Identity,
+) -> Result<AuthUser, ApiError> {
+    {
         tracing::Span::current().record("user_id", identity.user_id.as_str());
         state.limits.check_user(&identity.user_id)?;
 

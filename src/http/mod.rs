@@ -17,5 +17,5 @@ pub mod state;
 pub mod tasks;
 
 pub use middleware::trim_trailing_slash;
-pub use routes::{document, metrics_router, router};
+pub use routes::{document, metrics_router, rest_routes, router};
 pub use state::AppState;

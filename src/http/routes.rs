@@ -60,6 +60,17 @@ pub fn document(conventions: &Conventions) -> serde_json::Value {
     openapi::shaped(&doc, conventions)
 }
 
+/// The route table alone with its state, no middleware: what an MCP tool
+/// call runs its REST request through, in process, for its already
+/// authenticated user (`auth::Preauthenticated`).
+pub fn rest_routes(state: AppState) -> Router {
+    let (routes, _) = table(false).split_for_parts();
+    routes
+        .fallback(|| async { ApiError::NotFound("Not Found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
 /// `/metrics` alone, for its own listener (`METRICS_ADDR`).
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
@@ -76,11 +87,16 @@ pub fn router(
     cors_origins: &[axum::http::HeaderValue],
     request_timeout: Duration,
     metrics_elsewhere: bool,
+    mcp: Option<Router<AppState>>,
 ) -> Router {
-    let (routes, mut doc) = table(!metrics_elsewhere).split_for_parts();
+    let (mut routes, mut doc) = table(!metrics_elsewhere).split_for_parts();
     openapi::finish(&mut doc);
     let conventions = state.conventions;
     let doc = openapi::shaped(&doc, &conventions);
+    if let Some(mcp) = mcp {
+        // Inside every limit the REST routes have.
+        routes = routes.merge(mcp);
+    }
     let mut app = routes
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -127,6 +127,11 @@ fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, Proble
 
 /// The query parameters read, each with its spellings: the canonical name
 /// first, which wins over an alias when both are given (SPEC 13).
+/// Whether `name` is a list parameter's canonical name (not an alias).
+pub fn is_canonical_param(name: &str) -> bool {
+    PARAMS.iter().any(|names| names[0] == name)
+}
+
 const PARAMS: [&[&str]; 12] = [
     &["status"],
     &["priority"],

@@ -1,0 +1,600 @@
+//! The tools (SPEC 16): each one is a REST call for the tool's user, run
+//! through the API's own route table in process, so that parsing,
+//! validation, isolation, Idempotency-Key, the audit log and the SQL are the
+//! REST API's, not a second copy. The schemas come from the OpenAPI
+//! document the REST API serves.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::{Map, Value, json};
+use tower::ServiceExt;
+
+use crate::http::auth::{AuthUser, Preauthenticated};
+use crate::tasks::list::is_canonical_param;
+
+/// The biggest REST answer a tool reads (a list page of 100 full tasks is
+/// well under it).
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The MCP server: the tools, and the route table they call.
+#[derive(Clone)]
+pub struct TaskTools {
+    routes: Router,
+    catalog: Arc<Vec<Tool>>,
+    /// The user of every call (`todo-api mcp` over stdio); over HTTP each
+    /// request's verified user instead.
+    fixed_user: Option<AuthUser>,
+}
+
+impl TaskTools {
+    /// `routes`: the REST route table with its state (no middleware);
+    /// `document`: the OpenAPI document in the default shape.
+    pub fn new(routes: Router, document: &Value, fixed_user: Option<AuthUser>) -> Self {
+        Self {
+            routes,
+            catalog: Arc::new(catalog(document)),
+            fixed_user,
+        }
+    }
+
+    fn user(&self, ctx: &RequestContext<RoleServer>) -> Option<AuthUser> {
+        if let Some(user) = &self.fixed_user {
+            return Some(user.clone());
+        }
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AuthUser>())
+            .cloned()
+    }
+
+    /// Run one REST request as `user`.
+    async fn rest(&self, user: &AuthUser, call: Rest) -> Answer {
+        let mut req = Request::builder()
+            .method(call.method)
+            .uri(&call.path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = &call.idempotency_key {
+            match HeaderValue::from_str(key) {
+                Ok(v) => req = req.header("idempotency-key", v),
+                Err(_) => return Answer::invalid("idempotency_key", "must be visible ASCII"),
+            }
+        }
+        let body = match &call.body {
+            Some(v) => Body::from(v.to_string()),
+            None => Body::empty(),
+        };
+        let Ok(mut req) = req.body(body) else {
+            return Answer::invalid("id", "is not a valid task id");
+        };
+        req.extensions_mut().insert(Preauthenticated(user.clone()));
+        let resp = match self.routes.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = resp.status();
+        let total = resp
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match axum::body::to_bytes(resp.into_body(), MAX_ANSWER_BYTES).await {
+            Ok(b) => b,
+            Err(_) => return Answer::failed("error", "the answer was too large".into()),
+        };
+        let value: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        };
+        Answer::from_rest(status, value, total, retry_after)
+    }
+
+    async fn call(&self, user: &AuthUser, name: &str, args: Map<String, Value>) -> Answer {
+        match name {
+            "list_tasks" => {
+                let query = match list_query(&args) {
+                    Ok(q) => q,
+                    Err(answer) => return answer,
+                };
+                let answer = self
+                    .rest(user, Rest::get(format!("/api/tasks?{query}")))
+                    .await;
+                answer.map(|tasks, total| json!({ "tasks": tasks, "total": total.unwrap_or(0) }))
+            }
+            "get_task" => match task_path(&args) {
+                Ok(path) => self.rest(user, Rest::get(path)).await,
+                Err(answer) => answer,
+            },
+            "create_task" => {
+                let mut body = args;
+                let key = match body.remove("idempotency_key") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(k)) => Some(k),
+                    Some(_) => return Answer::invalid("idempotency_key", "must be a string"),
+                };
+                let mut call = Rest::with_body(Method::POST, "/api/tasks".into(), body);
+                call.idempotency_key = key;
+                self.rest(user, call).await
+            }
+            "update_task" => match task_path(&args) {
+                Ok(path) => {
+                    let mut body = args;
+                    body.remove("id");
+                    self.rest(user, Rest::with_body(Method::PATCH, path, body))
+                        .await
+                }
+                Err(answer) => answer,
+            },
+            "set_task_completed" => {
+                let path = match task_path(&args) {
+                    Ok(path) => path,
+                    Err(answer) => return answer,
+                };
+                let Some(completed) = args.get("completed").filter(|v| !v.is_null()) else {
+                    return Answer::invalid("completed", "Field required");
+                };
+                let body = Map::from_iter([("completed".to_owned(), completed.clone())]);
+                self.rest(user, Rest::with_body(Method::PATCH, path, body))
+                    .await
+            }
+            "delete_task" => {
+                let path = match task_path(&args) {
+                    Ok(path) => path,
+                    Err(answer) => return answer,
+                };
+                let id = args.get("id").cloned().unwrap_or(Value::Null);
+                let mut call = Rest::get(path);
+                call.method = Method::DELETE;
+                self.rest(user, call)
+                    .await
+                    .map(|_, _| json!({ "id": id, "deleted": true }))
+            }
+            "task_stats" => self.rest(user, Rest::get("/api/stats".into())).await,
+            _ => Answer::failed("unknown_tool", format!("no tool named {name:?}")),
+        }
+    }
+}
+
+/// A REST request a tool makes.
+struct Rest {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    idempotency_key: Option<String>,
+}
+
+impl Rest {
+    fn get(path: String) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    fn with_body(method: Method, path: String, body: Map<String, Value>) -> Self {
+        Self {
+            method,
+            path,
+            body: Some(Value::Object(body)),
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A tool's outcome: the REST body (and list total), or an error for the
+/// agent with the outcome label that `/metrics` and the log carry.
+enum Answer {
+    Ok(Value, Option<i64>),
+    Failed {
+        outcome: &'static str,
+        message: String,
+    },
+}
+
+impl Answer {
+    fn failed(outcome: &'static str, message: String) -> Self {
+        Answer::Failed { outcome, message }
+    }
+
+    fn invalid(field: &str, msg: &str) -> Self {
+        Answer::failed(
+            "invalid_arguments",
+            format!("Invalid arguments: {field}: {msg}"),
+        )
+    }
+
+    fn map(self, f: impl FnOnce(Value, Option<i64>) -> Value) -> Self {
+        match self {
+            Answer::Ok(v, total) => Answer::Ok(f(v, total), None),
+            failed => failed,
+        }
+    }
+
+    fn from_rest(
+        status: StatusCode,
+        body: Value,
+        total: Option<i64>,
+        retry: Option<String>,
+    ) -> Self {
+        if status.is_success() {
+            return Answer::Ok(body, total);
+        }
+        let detail = &body["detail"];
+        match status {
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let fields: Vec<String> = detail
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        // The location without its `body`/`query`/`path`:
+                        // the argument as the agent sent it.
+                        let field = e["loc"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .skip(1)
+                            .map(|p| match p {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        format!("{field}: {}", e["msg"].as_str().unwrap_or("invalid"))
+                    })
+                    .collect();
+                Answer::failed(
+                    "invalid_arguments",
+                    format!("Invalid arguments: {}", fields.join("; ")),
+                )
+            }
+            StatusCode::NOT_FOUND => Answer::failed("not_found", "Task not found".into()),
+            StatusCode::CONFLICT => {
+                Answer::failed("conflict", detail.as_str().unwrap_or("Conflict").to_owned())
+            }
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                let after = retry
+                    .map(|s| format!("; retry after {s} s"))
+                    .unwrap_or_default();
+                Answer::failed(
+                    "unavailable",
+                    format!("{}{after}", detail.as_str().unwrap_or("Unavailable")),
+                )
+            }
+            _ => Answer::failed(
+                "error",
+                detail
+                    .as_str()
+                    .unwrap_or("Internal server error")
+                    .to_owned(),
+            ),
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            Answer::Ok(..) => "ok",
+            Answer::Failed { outcome, .. } => outcome,
+        }
+    }
+
+    fn into_result(self) -> CallToolResult {
+        match self {
+            Answer::Ok(value, _) => CallToolResult::structured(value),
+            Answer::Failed { message, .. } => {
+                CallToolResult::error(vec![ContentBlock::text(message)])
+            }
+        }
+    }
+}
+
+/// `/api/tasks/{id}` for the `id` argument, as sent: the REST path
+/// extractor says what is wrong with it.
+fn task_path(args: &Map<String, Value>) -> Result<String, Answer> {
+    let id = match args.get("id") {
+        None | Some(Value::Null) => return Err(Answer::invalid("id", "Field required")),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    Ok(format!(
+        "/api/tasks/{}",
+        utf8_percent_encode(&id, NON_ALPHANUMERIC)
+    ))
+}
+
+/// The query string of `list_tasks`' arguments: the REST parameters, an
+/// array repeating its name (`tag`).
+fn list_query(args: &Map<String, Value>) -> Result<String, Answer> {
+    let mut pairs = Vec::new();
+    for (name, value) in args {
+        let values: Vec<&Value> = match value {
+            Value::Null => continue,
+            Value::Array(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        for v in values {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => v.to_string(),
+                _ => return Err(Answer::invalid(name, "must be a string, number or boolean")),
+            };
+            pairs.push(format!(
+                "{}={}",
+                utf8_percent_encode(name, NON_ALPHANUMERIC),
+                utf8_percent_encode(&text, NON_ALPHANUMERIC)
+            ));
+        }
+    }
+    Ok(pairs.join("&"))
+}
+
+impl ServerHandler for TaskTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("todo-api", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "The signed-in user's tasks: list (filters, tags, sort), get, create, \
+                 update, complete, delete, and counts. Task ids are integers.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.catalog.to_vec()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.catalog.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = self.catalog.iter().find(|t| t.name == request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("no tool named {:?}", request.name),
+                None,
+            ));
+        };
+        let Some(user) = self.user(&context) else {
+            return Err(ErrorData::internal_error("no authenticated user", None));
+        };
+        let started = Instant::now();
+        let answer = self
+            .call(&user, &tool.name, request.arguments.unwrap_or_default())
+            .await;
+        let outcome = answer.outcome();
+        let took = started.elapsed();
+        // Never the arguments' text: titles and descriptions are user data.
+        tracing::info!(
+            target: "mcp",
+            tool = %tool.name,
+            user_id = user.id(),
+            outcome,
+            latency_ms = took.as_secs_f64() * 1000.0,
+            "tool call"
+        );
+        crate::telemetry::mcp_tool_call(tool_label(&tool.name), outcome, took);
+        Ok(answer.into_result().into())
+    }
+}
+
+/// The tool's name as a `'static` metrics label (tools are a fixed set).
+fn tool_label(name: &str) -> &'static str {
+    TOOLS
+        .iter()
+        .map(|t| t.name)
+        .find(|n| *n == name)
+        .unwrap_or("unknown")
+}
+
+/// A tool's fixed parts.
+struct ToolSpec {
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+}
+
+const TOOLS: [ToolSpec; 7] = [
+    ToolSpec {
+        name: "list_tasks",
+        title: "List tasks",
+        description: "The user's tasks, filtered, sorted and paged: the query parameters of \
+                      GET /api/tasks (status, priority, category, q, tag (all must match), \
+                      due_before, due_after, overdue, sort, order, limit, offset). Returns \
+                      {tasks, total}; total counts every match, not just this page.",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "get_task",
+        title: "Get a task",
+        description: "One of the user's tasks by its id.",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "create_task",
+        title: "Create a task",
+        description: "Create a task (title required; description, priority, category, \
+                      due_date, completed, tags optional). With idempotency_key, a retry \
+                      returns the first task instead of creating another.",
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    },
+    ToolSpec {
+        name: "update_task",
+        title: "Update a task",
+        description: "Change some fields of a task (the others are kept); null clears \
+                      description or due_date.",
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "set_task_completed",
+        title: "Complete or reopen a task",
+        description: "Mark a task completed (true) or pending (false).",
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "delete_task",
+        title: "Delete a task",
+        description: "Delete a task for good.",
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "task_stats",
+        title: "Task statistics",
+        description: "Counts of the user's tasks: total, completed, pending, overdue, \
+                      completion rate, by priority and by category.",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    },
+];
+
+/// The tools with their schemas, taken from the OpenAPI document.
+fn catalog(doc: &Value) -> Vec<Tool> {
+    let schema = |name: &str| -> Value { doc["components"]["schemas"][name].clone() };
+    let id = json!({ "type": "integer", "format": "int64", "description": "The task's id" });
+    let object = |props: Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
+    let with = |mut base: Value, extra: Value, required: &[&str]| {
+        if let (Some(props), Some(extra)) = (base["properties"].as_object_mut(), extra.as_object())
+        {
+            for (k, v) in extra {
+                props.insert(k.clone(), v.clone());
+            }
+        }
+        let mut req: Vec<Value> = base["required"].as_array().cloned().unwrap_or_default();
+        req.extend(required.iter().map(|r| json!(r)));
+        base["required"] = Value::Array(req);
+        base
+    };
+    let task = schema("Task");
+    let list_params = {
+        let mut props = Map::new();
+        for p in doc["paths"]["/api/tasks"]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            // The frontends' spellings (`sortBy`, `search`, …) are the
+            // REST API's leniency; an agent gets the canonical names.
+            .filter(|p| p["name"].as_str().is_some_and(is_canonical_param))
+        {
+            let Some(name) = p["name"].as_str() else {
+                continue;
+            };
+            let mut s = p["schema"].clone();
+            if name == "tag" {
+                // Repeatable: an array here, each element a tag.
+                s = json!({ "type": "array", "items": { "type": "string" }, "maxItems": 20 });
+            }
+            if let (Some(d), Some(obj)) = (p["description"].as_str(), s.as_object_mut()) {
+                obj.entry("description").or_insert(json!(d));
+            }
+            props.insert(name.to_owned(), s);
+        }
+        object(Value::Object(props), &[])
+    };
+    let input = |name: &str| -> Value {
+        match name {
+            "list_tasks" => list_params.clone(),
+            "get_task" | "delete_task" => object(json!({ "id": id }), &["id"]),
+            "create_task" => with(
+                schema("TaskInput"),
+                json!({ "idempotency_key": {
+                    "type": "string", "pattern": "^[!-~]{1,255}$",
+                    "description": "Optional: a retry with the same key and arguments returns the first task"
+                } }),
+                &[],
+            ),
+            "update_task" => with(schema("TaskPatch"), json!({ "id": id }), &["id"]),
+            "set_task_completed" => object(
+                json!({ "id": id, "completed": { "type": "boolean" } }),
+                &["id", "completed"],
+            ),
+            _ => object(json!({}), &[]),
+        }
+    };
+    let output = |name: &str| -> Value {
+        match name {
+            "list_tasks" => object(
+                json!({
+                    "tasks": { "type": "array", "items": task },
+                    "total": { "type": "integer", "description": "Tasks matching the filters" },
+                }),
+                &["tasks", "total"],
+            ),
+            "delete_task" => object(
+                json!({ "id": id, "deleted": { "type": "boolean", "const": true } }),
+                &["id", "deleted"],
+            ),
+            "task_stats" => schema("Stats"),
+            _ => task.clone(),
+        }
+    };
+    TOOLS
+        .iter()
+        .map(|spec| {
+            let mut tool = Tool::new(
+                Cow::Borrowed(spec.name),
+                Cow::Borrowed(spec.description),
+                Arc::new(as_object(input(spec.name))),
+            );
+            tool.title = Some(spec.title.to_owned());
+            tool.output_schema = Some(Arc::new(as_object(output(spec.name))));
+            tool.annotations = Some(
+                ToolAnnotations::with_title(spec.title)
+                    .read_only(spec.read_only)
+                    .destructive(spec.destructive)
+                    .idempotent(spec.idempotent)
+                    .open_world(false),
+            );
+            tool
+        })
+        .collect()
+}
+
+fn as_object(v: Value) -> JsonObject {
+    match v {
+        Value::Object(m) => m,
+        _ => JsonObject::new(),
+    }
+}
