@@ -239,7 +239,7 @@ async fn dates_outside_years_1_to_9999_are_422(app: TestApp) {
 }
 
 /// A server on the same database as `app`, with `tweak` applied.
-async fn second_server(
+pub async fn second_server(
     app: &TestApp,
     tweak: impl FnOnce(&mut todo_api::config::Settings),
 ) -> TestApp {

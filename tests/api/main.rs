@@ -17,6 +17,7 @@ mod isolation;
 mod jwks;
 mod keys;
 mod listing;
+mod mcp;
 mod metrics;
 mod outage;
 mod persistence;
