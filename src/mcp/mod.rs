@@ -273,20 +273,27 @@ fn origin_allowed(config: &McpConfig, req: &Request, origin: &HeaderValue) -> bo
 }
 
 /// The MCP client configuration the development banner prints: the URL
-/// and the bearer header, for the common clients.
+/// and the bearer header, for the common clients, each as it is pasted.
 pub fn client_configuration(url: &str, token: &str) -> String {
-    let server = json!({
-        "type": "http",
-        "url": url,
-        "headers": { "Authorization": format!("Bearer {token}") },
-    });
-    let config = json!({ "mcpServers": { "todo-api": server } });
-    let vscode = json!({ "servers": { "todo-api": server } });
+    let bearer = format!("Bearer {token}");
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
+    let cursor = pretty(json!({ "mcpServers": { "todo-api": {
+        "url": url, "headers": { "Authorization": bearer },
+    } } }));
+    let vscode = pretty(json!({ "servers": { "todo-api": {
+        "type": "http", "url": url, "headers": { "Authorization": bearer },
+    } } }));
+    // Claude Desktop's file takes local commands: mcp-remote bridges.
+    let desktop = pretty(json!({ "mcpServers": { "todo-api": {
+        "command": "npx",
+        "args": ["-y", "mcp-remote", url, "--header", format!("Authorization:{bearer}")],
+    } } }));
     format!(
-        "  MCP (Claude Code: `claude mcp add --transport http todo-api {url} --header \"Authorization: Bearer {token}\"`)\n\n  \
-         Claude Desktop / Cursor (mcpServers):\n{}\n\n  VS Code (.vscode/mcp.json):\n{}\n",
-        serde_json::to_string_pretty(&config).unwrap_or_default(),
-        serde_json::to_string_pretty(&vscode).unwrap_or_default(),
+        "  MCP for agents: {url}, with the same bearer token.\n\n  \
+         Claude Code:\n\n  claude mcp add --transport http todo-api {url} --header \"Authorization: {bearer}\"\n\n  \
+         Cursor (.cursor/mcp.json):\n{cursor}\n\n  \
+         VS Code (.vscode/mcp.json):\n{vscode}\n\n  \
+         Claude Desktop (claude_desktop_config.json, through mcp-remote):\n{desktop}\n"
     )
 }
 

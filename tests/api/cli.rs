@@ -754,3 +754,176 @@ async fn an_ignored_body_field_is_logged_once_by_name_never_its_value() {
         assert!(!log.contains(value), "a value reached the log");
     }
 }
+
+/// A block of pretty-printed JSON in the banner, after the line naming it.
+fn banner_json(seen: &[String], heading: &str) -> Value {
+    let start = seen
+        .iter()
+        .position(|l| l.contains(heading))
+        .unwrap_or_else(|| panic!("no {heading:?} in the banner"));
+    let mut text = String::new();
+    for line in &seen[start + 1..] {
+        text.push_str(line);
+        text.push('\n');
+        if line == "}" {
+            break;
+        }
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{heading}: {e}\n{text}"))
+}
+
+#[tokio::test]
+async fn development_auth_prints_mcp_configurations_that_work_as_printed() {
+    let served = Served::start(&[]);
+    let mut seen = Vec::new();
+    served.until(&mut seen, |l| l.contains("Claude Desktop"));
+    served.until(&mut seen, |l| l == "}");
+    let client = reqwest::Client::new();
+    for (heading, servers) in [("Cursor", "mcpServers"), ("VS Code", "servers")] {
+        let config = banner_json(&seen, heading);
+        let server = &config[servers]["todo-api"];
+        let url = server["url"].as_str().unwrap();
+        let auth = server["headers"]["Authorization"].as_str().unwrap();
+        let resp = client
+            .post(url)
+            .header("authorization", auth)
+            .header("accept", "application/json, text/event-stream")
+            .json(&serde_json::json!({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": heading, "version": "1" } }
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{heading}");
+        assert!(resp.headers().contains_key("mcp-session-id"));
+    }
+    let desktop = banner_json(&seen, "Claude Desktop");
+    let args = desktop["mcpServers"]["todo-api"]["args"]
+        .as_array()
+        .unwrap();
+    assert_eq!(args[1], "mcp-remote");
+    let claude = seen
+        .iter()
+        .find(|l| l.trim_start().starts_with("claude mcp add"))
+        .expect("a Claude Code line");
+    assert!(claude.contains("--transport http todo-api http://127.0.0.1:"));
+    tokio::task::spawn_blocking(move || served.stop(&mut seen))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_tool_call_is_one_log_line_without_its_arguments() {
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(token_for("agent-user"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "create_task")
+        .json(&serde_json::json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {
+                "name": "create_task",
+                "arguments": { "title": "title-that-is-private", "description": "also-private" },
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }
+            }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, seen) = tokio::task::spawn_blocking(move || {
+        let status = served.stop(&mut seen);
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let calls: Vec<Value> = seen
+        .iter()
+        .filter(|l| l.contains("\"tool call\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 1, "{seen:#?}");
+    let fields = &calls[0]["fields"];
+    assert_eq!(fields["tool"], "create_task");
+    assert_eq!(fields["user_id"], "agent-user");
+    assert_eq!(fields["outcome"], "ok");
+    assert!(fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
+    assert!(
+        !seen.iter().any(|l| l.contains("private")),
+        "the arguments' text reached the log"
+    );
+}
+
+#[tokio::test]
+async fn the_mcp_command_serves_the_tools_over_stdio_as_its_user() {
+    use std::io::Write;
+    let app = TestApp::spawn(Backend::Sqlite, "mcp_stdio").await.unwrap();
+    app.create_titled("someone-else", "not zoe's").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_todo-api"))
+        .args(["mcp", "--user", "zoe"])
+        .env_clear()
+        .env("DATABASE_URL", &app.database_url)
+        .env("BETTER_AUTH_SECRET", crate::helpers::SECRET)
+        .env("LOG_FORMAT", "json")
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let messages = [
+        serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } }),
+        serde_json::json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        serde_json::json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": { "name": "create_task", "arguments": { "title": "from stdio" } } }),
+        serde_json::json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": { "name": "list_tasks", "arguments": {} } }),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut answers = Vec::new();
+        for m in messages {
+            writeln!(stdin, "{m}").unwrap();
+            stdin.flush().unwrap();
+            if m.get("id").is_some() {
+                answers.push(lines.next().unwrap().unwrap());
+            }
+        }
+        drop(stdin);
+        let status = child.wait().unwrap();
+        (status, answers)
+    })
+    .await
+    .unwrap();
+    let (status, answers) = out;
+    assert!(status.success(), "exit: {status}");
+    // Only JSON-RPC on stdout (the log goes to stderr).
+    let answers: Vec<Value> = answers
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(answers[0]["result"]["serverInfo"]["name"], "todo-api");
+    let created = &answers[1]["result"]["structuredContent"];
+    assert_eq!(created["title"], "from stdio");
+    assert_eq!(created["user_id"], "zoe");
+    let listed = &answers[2]["result"]["structuredContent"];
+    assert_eq!(listed["total"], 1, "only zoe's: {listed}");
+    assert_eq!(app.list("zoe", "").await.1, 1);
+}
