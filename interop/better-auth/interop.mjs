@@ -10,13 +10,10 @@
 //
 //   TODO_API_BIN=../../target/debug/todo-api PG_URL=postgres://postgres@127.0.0.1/test node interop.mjs
 
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
@@ -24,30 +21,18 @@ import { toNodeHandler } from "better-auth/node";
 import { bearer, jwt } from "better-auth/plugins";
 import pg from "pg";
 
+import { dbUrl as withName, expect, header, jwtFor as tokenFor, payload, signUp as signUpAt, sleep, startTodoApi as startBin, tally } from "../common.mjs";
+
 const BIN = path.resolve(process.env.TODO_API_BIN ?? "../../target/debug/todo-api");
 const PG_URL =
   process.env.PG_URL ?? process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SECRET = randomBytes(32).toString("hex");
 const ALGS = (process.env.ALGS ?? "EdDSA,ES256,ES512,RS256,PS256").split(",");
 
-let failures = 0;
-let passes = 0;
-function expect(label, actual, expected) {
-  const ok = JSON.stringify(actual) === JSON.stringify(expected);
-  if (ok) passes++;
-  else failures++;
-  console.log(`${ok ? "ok  " : "FAIL"} ${label}${ok ? "" : `: got ${JSON.stringify(actual)}, want ${JSON.stringify(expected)}`}`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const header = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[0], "base64url").toString());
-const payload = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
-
-function dbUrl(name) {
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
+const dbUrl = (name) => withName(PG_URL, name);
+const startTodoApi = (env) => startBin(BIN, env);
+const signUp = (ba, who) => signUpAt(ba.baseURL, who);
+const jwtFor = (ba, session) => tokenFor(ba.baseURL, session);
 
 /** A Better Auth server with its own database, on a random port. */
 async function startBetterAuth(alg, admin, extra = {}) {
@@ -80,60 +65,6 @@ async function startBetterAuth(alg, admin, extra = {}) {
   const auth = betterAuth(options);
   server.on("request", toNodeHandler(auth));
   return { name, pool, server, baseURL, state, dbUrl: dbUrl(name) };
-}
-
-/** The todo-api binary on a random port, configured by environment only. */
-async function startTodoApi(env) {
-  const dir = mkdtempSync(path.join(tmpdir(), "todo-interop-"));
-  const child = spawn(BIN, ["serve"], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: `sqlite://${dir}/todo.db`,
-      API_PORT: "0",
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = readline.createInterface({ input: child.stdout });
-  const base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("todo-api did not start")), 20000);
-    lines.on("line", (line) => {
-      try {
-        const rec = JSON.parse(line);
-        // The API's warnings (auth failure reasons, JWKS trouble) help when a check fails.
-        if (rec.level === "WARN" || rec.level === "ERROR") console.log(`     todo-api ${rec.level}: ${JSON.stringify(rec.fields)}`);
-        if (rec.fields?.message === "todo-api listening") {
-          clearTimeout(timer);
-          resolve(rec.fields.address);
-        }
-      } catch {
-        /* not a log line */
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`todo-api exited with ${code}`)));
-  });
-  return { child, base, dir };
-}
-
-async function signUp(ba, who) {
-  const res = await fetch(`${ba.baseURL}/api/auth/sign-up/email`, {
-    method: "POST",
-    headers: { "content-type": "application/json", origin: ba.baseURL },
-    body: JSON.stringify({ email: `${who}-${randomBytes(3).toString("hex")}@example.com`, password: "correct horse battery staple", name: who }),
-  });
-  if (res.status !== 200) throw new Error(`sign-up ${who}: ${res.status} ${await res.text()}`);
-  const body = await res.json();
-  return { user: body.user, session: body.token, signed: res.headers.get("set-auth-token") };
-}
-
-async function jwtFor(ba, session) {
-  const res = await fetch(`${ba.baseURL}/api/auth/token`, {
-    headers: { authorization: `Bearer ${session}` },
-  });
-  if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
-  return (await res.json()).token;
 }
 
 async function api(base, method, route, token, body) {
@@ -245,7 +176,7 @@ await admin.connect();
 try {
   for (const alg of ALGS) await runAlg(alg, admin);
 } catch (e) {
-  failures++;
+  tally.failures++;
   console.log(`FAIL ${e.stack}`);
 } finally {
   await admin.end();
@@ -253,5 +184,5 @@ try {
 const { version } = JSON.parse(
   readFileSync(new URL("./node_modules/better-auth/package.json", import.meta.url)),
 );
-console.log(`\ninterop: ${passes} passed, ${failures} failed (better-auth ${version})`);
-process.exit(failures === 0 ? 0 : 1);
+console.log(`\ninterop: ${tally.passes} passed, ${tally.failures} failed (better-auth ${version})`);
+process.exit(tally.failures === 0 ? 0 : 1);
