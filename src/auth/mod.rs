@@ -513,4 +513,42 @@ mod tests {
         // A session token without session lookups configured.
         assert_eq!(failure(&a, "abcdef").await, Some(AuthFailure::Malformed));
     }
+
+    #[tokio::test]
+    async fn access_tokens_need_at_jwt_and_the_resource_as_audience() {
+        let s = random_secret();
+        let a = auth(&s);
+        let r = "https://api.example.com/mcp";
+        let ttl = Duration::from_secs(60);
+        let check = |t: String, issuers: Vec<String>| {
+            let a = &a;
+            async move {
+                match a.verify_access_token(&t, r, &issuers).await {
+                    Ok(id) => Ok(id.user_id),
+                    Err(VerifyError::Invalid(f)) => Err(Some(f)),
+                    Err(_) => Err(None),
+                }
+            }
+        };
+        let access = mint_access_token(&s, "ann", ttl, r).unwrap();
+        assert_eq!(check(access.clone(), vec![]).await, Ok("ann".into()));
+        // A plain JWT, even one naming the resource: not an access token.
+        let plain = mint(&s, "ann", ttl, UserClaim::Sub, None, Some(r)).unwrap();
+        assert_eq!(
+            check(plain, vec![]).await,
+            Err(Some(AuthFailure::NotAccessToken))
+        );
+        let other = mint_access_token(&s, "ann", ttl, "https://other.example/mcp").unwrap();
+        assert_eq!(check(other, vec![]).await, Err(Some(AuthFailure::Audience)));
+        // A session token (no dots) is never one.
+        assert_eq!(
+            check("abcdef".into(), vec![]).await,
+            Err(Some(AuthFailure::NotAccessToken))
+        );
+        // Issuers, when given, are checked (the minted one has no `iss`).
+        assert_eq!(
+            check(access, vec!["https://auth.example".into()]).await,
+            Err(Some(AuthFailure::MissingClaim))
+        );
+    }
 }
