@@ -637,6 +637,66 @@ mod tests {
     }
 
     #[test]
+    fn mcp_hosts_issuers_and_resource_follow_the_settings() {
+        let mcp = |tweak: fn(&mut Settings)| {
+            let mut s = Settings::default();
+            tweak(&mut s);
+            Config::from_settings(&s).map(|c| c.mcp.expect("served by default"))
+        };
+        // Loopback API_HOST: loopback names only.
+        let local = mcp(|_| {}).unwrap();
+        assert_eq!(local.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert!(local.resource.is_none() && local.authorization_servers.is_empty());
+        // A deployment: any Host, unless listed.
+        assert!(
+            mcp(|s| s.api_host = "0.0.0.0".into())
+                .unwrap()
+                .allowed_hosts
+                .is_empty()
+        );
+        let listed =
+            mcp(|s| s.mcp_allowed_hosts = Some("a.example, b.example:8443".into())).unwrap();
+        assert_eq!(listed.allowed_hosts, ["a.example", "b.example:8443"]);
+        assert!(
+            mcp(|s| s.mcp_allowed_hosts = Some("*".into()))
+                .unwrap()
+                .allowed_hosts
+                .is_empty()
+        );
+        let resource = mcp(|s| {
+            s.mcp_resource_url = Some("https://api.example.com/mcp".into());
+            s.better_auth_url = Some("https://app.example.com/".into());
+        })
+        .unwrap();
+        assert_eq!(
+            resource.resource.as_deref(),
+            Some("https://api.example.com/mcp")
+        );
+        assert!(
+            resource
+                .allowed_hosts
+                .contains(&"api.example.com".to_owned())
+        );
+        assert_eq!(resource.authorization_servers, ["https://app.example.com"]);
+        assert!(
+            resource
+                .issuers
+                .contains(&"https://app.example.com/api/auth".to_owned())
+        );
+        let bad = mcp(|s| s.mcp_resource_url = Some("api.example.com/mcp".into()));
+        assert_eq!(bad.unwrap_err().var, "MCP_RESOURCE_URL");
+        assert!(
+            Config::from_settings(&Settings {
+                mcp_enabled: false,
+                ..Settings::default()
+            })
+            .unwrap()
+            .mcp
+            .is_none()
+        );
+    }
+
+    #[test]
     fn sqlalchemy_and_neon_urls_are_accepted() {
         for raw in [
             "postgresql+asyncpg://u:p@h/db",

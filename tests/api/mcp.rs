@@ -554,6 +554,30 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(own.status(), 200);
+    // A server on a loopback address answers only to loopback names at
+    // /mcp (DNS rebinding); MCP_ALLOWED_HOSTS says otherwise.
+    let rebound = current(&app, &app.token("ann"), "tools/list", json!({}))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let open = crate::hardening::second_server(&app, |s| {
+        s.mcp_allowed_hosts = Some("tasks.example.com".into())
+    })
+    .await;
+    let named = current(&open, &open.token("ann"), "tools/list", json!({}))
+        .header("host", "tasks.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200);
+    let unnamed = current(&open, &open.token("ann"), "tools/list", json!({}))
+        .header("host", "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unnamed.status(), 403);
 }
 
 async fn rest_limits_apply_to_mcp(app: TestApp) {
