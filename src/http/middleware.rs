@@ -52,6 +52,12 @@ pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
             header::IF_NONE_MATCH,
             idempotency::IDEMPOTENCY_KEY,
             REQUEST_ID,
+            // A browser MCP client (`/mcp`, SPEC 16) of an allowed origin.
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+            HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([
             header::ETAG,
@@ -60,6 +66,8 @@ pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
             HeaderName::from_static("x-total-count"),
             idempotency::REPLAYED,
             REQUEST_ID,
+            HeaderName::from_static("mcp-session-id"),
+            header::WWW_AUTHENTICATE,
         ])
         .max_age(Duration::from_secs(600))
 }

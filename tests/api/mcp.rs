@@ -578,6 +578,41 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(unnamed.status(), 403);
+    // A browser client of an origin in CORS_ORIGINS: allowed, with the
+    // protocol's headers in the preflight and the session id readable.
+    let cors = crate::hardening::second_server(&app, |s| {
+        s.cors_origins = Some("https://app.example.com".into())
+    })
+    .await;
+    let preflight = cors
+        .client
+        .request(Method::OPTIONS, cors.url("/mcp"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, mcp-protocol-version, mcp-session-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(allowed.contains("mcp-protocol-version") && allowed.contains("mcp-session-id"));
+    let from_app = current(&cors, &cors.token("ann"), "tools/list", json!({}))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_app.status(), 200);
+    let exposed = from_app.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
 }
 
 async fn rest_limits_apply_to_mcp(app: TestApp) {
