@@ -63,14 +63,13 @@ impl Application {
     /// (port 0 picks a free one), and `METRICS_ADDR` when set.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::telemetry::init();
-        let mut store = connect_store(&config).await?;
+        let store = connect_store(&config).await?;
         if config.auto_migrate {
             store
                 .migrate(MigrateCommand::Up)
                 .await
                 .context("applying migrations")?;
         }
-        store.plan_for_distribution().await;
         let state = AppState {
             store,
             auth: Arc::new(Authenticator::new(&config.auth)),

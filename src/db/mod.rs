@@ -378,10 +378,6 @@ pub struct Store {
     dialect: Dialect,
     gate: Arc<gate::UserGate>,
     max_tasks: u32,
-    /// Insert tasks with a cap check and an `INSERT … VALUES`, two
-    /// statements that Citus routes to the user's shard, rather than one
-    /// `INSERT … SELECT` that it pulls through the coordinator.
-    routed_inserts: bool,
 }
 
 /// Expired Idempotency-Key records are swept this many at a time.
@@ -399,48 +395,7 @@ impl Store {
             dialect,
             gate: gate::UserGate::new(limits.concurrency, limits.wait),
             max_tasks: limits.max_tasks,
-            routed_inserts: false,
         }
-    }
-
-    /// Look at the database once (at start-up, after migrations): on a
-    /// Citus coordinator whose `tasks` table is distributed, insert tasks in
-    /// the two statements Citus routes to one shard. Anywhere else, and when
-    /// the check fails (it is logged), keep the single statement.
-    pub async fn plan_for_distribution(&mut self) {
-        self.routed_inserts = match self.driver.distribution().await {
-            Ok(tables) => tables
-                .unwrap_or_default()
-                .iter()
-                .any(|(table, distributed)| *table == "tasks" && *distributed),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read Citus metadata; tasks are inserted in one INSERT … SELECT");
-                false
-            }
-        };
-        if self.routed_inserts {
-            tracing::info!("tasks are distributed (Citus): inserts are routed to the user's shard");
-        }
-    }
-
-    /// The statement that inserts a task, with the user's task cap checked:
-    /// `TaskLimit` when the check is a statement of its own and the user is
-    /// at the cap; otherwise a statement that returns no row at the cap.
-    async fn task_insert(&self, user: &str, input: &TaskInput) -> Result<Statement, StoreError> {
-        if !self.routed_inserts {
-            return Ok(sql::insert_task(
-                self.dialect,
-                user,
-                input,
-                now(),
-                self.max_tasks,
-            ));
-        }
-        let owned = sql::owned_tasks(self.dialect, user, self.max_tasks);
-        if self.driver.fetch_count(owned).await? >= i64::from(self.max_tasks) {
-            return Err(StoreError::TaskLimit);
-        }
-        Ok(sql::insert_task_values(self.dialect, user, input, now()))
     }
 
     /// Delete every user's Idempotency-Key records older than their 24 hours,
@@ -495,7 +450,7 @@ impl Store {
     /// tasks allowed.
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
-        let stmt = self.task_insert(user, input).await?;
+        let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         first(self.driver.fetch_tasks(stmt).await?)?.ok_or(StoreError::TaskLimit)
     }
 
@@ -546,7 +501,7 @@ impl Store {
         response: fn(&Task) -> Result<String, String>,
     ) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
-        let insert = self.task_insert(user, input).await?;
+        let insert = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
         let then: AfterInsert = Box::new(move |row: &TaskRow| {
             let task = Task::try_from(row.clone())?;

@@ -11,11 +11,16 @@ use todo_api::tasks::model::{parse_input, parse_patch};
 
 use crate::helpers::{Backend, TestApp, citus_workers};
 
-/// The statements that may touch every shard, and why: administrators' and
-/// the periodic sweep's, never a request's.
-const MULTI_SHARD_ALLOWED: [&str; 1] = [
+/// The statements that are not a single-step router query, and why.
+const NOT_ROUTED_ALLOWED: [&str; 2] = [
+    // The task insert: one shard, but Citus pulls an `INSERT … SELECT` that
+    // takes an identity value through the coordinator (two steps). The
+    // routed alternative (a capped count, then `INSERT … VALUES`) lost an
+    // acknowledged write during a shard move in the rebalance test below,
+    // twice under load, so the insert keeps this form (docs/scale.md).
+    "insert_task",
     // The Idempotency-Key sweep (IDEMPOTENCY_SWEEP_SECONDS): every user's
-    // expired records, in batches.
+    // expired records, in batches: every shard, never a request's.
     "sweep_keys",
 ];
 
@@ -97,12 +102,7 @@ async fn every_store_statement_routes_to_one_shard() {
             "upsert_user",
             sql::upsert_user(d, user, Some("e"), None, now),
         ),
-        // On Citus the Store checks the cap, then inserts (Store::task_insert).
-        ("owned_tasks", sql::owned_tasks(d, user, 100)),
-        (
-            "insert_task_values",
-            sql::insert_task_values(d, user, &input, now),
-        ),
+        ("insert_task", sql::insert_task(d, user, &input, now, 100)),
         (
             "forget_stale_keys",
             sql::forget_stale_keys(d, user, "k", now, now),
@@ -152,25 +152,14 @@ async fn every_store_statement_routes_to_one_shard() {
         if !single_shard(&plan) {
             multi.push(*name);
             assert!(
-                MULTI_SHARD_ALLOWED.contains(name),
+                NOT_ROUTED_ALLOWED.contains(name),
                 "{name} is not routed to one shard:\n{}\n{plan}",
                 stmt.sql
             );
         }
     }
-    // The allowed exceptions are what they claim: multi-shard.
-    assert_eq!(
-        multi, MULTI_SHARD_ALLOWED,
-        "the list of exceptions is exact"
-    );
-    // The one-statement insert of SQLite and plain PostgreSQL is why the
-    // Store has a Citus form: Citus pulls it through the coordinator, and
-    // this check says so.
-    let pulled = explain(&mut conn, &sql::insert_task(d, user, &input, now, 100)).await;
-    assert!(
-        !single_shard(&pulled),
-        "INSERT … SELECT with an identity is routed now: Store::task_insert's Citus form may go\n{pulled}"
-    );
+    // The allowed exceptions are what they claim: not routed in one step.
+    assert_eq!(multi, NOT_ROUTED_ALLOWED, "the list of exceptions is exact");
 }
 
 /// What one writer saw: the ids acknowledged with 201, and the slowest

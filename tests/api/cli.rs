@@ -927,3 +927,70 @@ async fn the_mcp_command_serves_the_tools_over_stdio_as_its_user() {
     assert_eq!(listed["total"], 1, "only zoe's: {listed}");
     assert_eq!(app.list("zoe", "").await.1, 1);
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_mcp_streams() {
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let client = reqwest::Client::new();
+    let token = token_for("streamer");
+    let init = client
+        .post(format!("{base}/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } }))
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init);
+    let initialized = client
+        .post(format!("{base}/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&serde_json::json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(initialized.status(), 202);
+    // The session's server-to-client stream: open until the server stops.
+    let mut stream = client
+        .get(format!("{base}/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let started = std::time::Instant::now();
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        let status = served.stop(&mut seen);
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the open stream held up shutdown for {:?}",
+        started.elapsed()
+    );
+    // The stream ended (rather than hanging) once the server stopped.
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream did not end");
+}

@@ -601,7 +601,10 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(allowed.contains("mcp-protocol-version") && allowed.contains("mcp-session-id"));
+    assert!(
+        allowed.contains("mcp-protocol-version") && allowed.contains("mcp-session-id"),
+        "{allowed}"
+    );
     let from_app = current(&cors, &cors.token("ann"), "tools/list", json!({}))
         .header("origin", "https://app.example.com")
         .send()
