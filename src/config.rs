@@ -229,6 +229,14 @@ pub struct Settings {
     /// MCP sessions (clients of the previous protocol version) open at once.
     #[arg(long, global = true, env = "MCP_MAX_SESSIONS", default_value_t = 1000)]
     pub mcp_max_sessions: usize,
+    /// MCP sessions one user may have open at once.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_MAX_SESSIONS_PER_USER",
+        default_value_t = 10
+    )]
+    pub mcp_max_sessions_per_user: usize,
     /// DELETE answers: empty (204) or json (200 with a body).
     #[arg(long, global = true, env = "DELETE_RESPONSE", value_enum, ignore_case = true, default_value_t = DeleteResponse::Empty)]
     pub delete_response: DeleteResponse,
@@ -612,6 +620,7 @@ fn mcp_config(
             .filter_map(|o| o.to_str().ok().map(str::to_owned))
             .collect(),
         max_sessions: s.mcp_max_sessions.max(1),
+        max_sessions_per_user: s.mcp_max_sessions_per_user.max(1),
     })
 }
 

@@ -41,6 +41,8 @@ pub struct McpConfig {
     pub allowed_origins: Vec<String>,
     /// Sessions of the previous protocol version kept at once.
     pub max_sessions: usize,
+    /// Of those, how many one user may have.
+    pub max_sessions_per_user: usize,
 }
 
 /// An idle session of the previous protocol version is closed after this.
@@ -196,19 +198,33 @@ async fn admit(State(g): State<Guard>, req: Request, next: Next) -> Response {
         }
     };
     // A request of the previous protocol version without a session opens
-    // one (if it is an `initialize`): at most `max_sessions` at once.
+    // one (if it is an `initialize`): at most `max_sessions` at once, and
+    // `max_sessions_per_user` of one user, so that one user cannot take
+    // them all.
     let opens_session = parts.method == axum::http::Method::POST
         && !parts.headers.contains_key("mcp-session-id")
         && parts
             .headers
             .get("mcp-protocol-version")
             .is_none_or(|v| v.as_bytes() < b"2026-07-28".as_slice());
-    if opens_session && g.sessions.sessions.read().await.len() >= g.config.max_sessions {
-        crate::telemetry::rate_limited("mcp_sessions");
-        return ApiError::TooManyRequests {
-            retry_after: Duration::from_secs(5),
+    if opens_session {
+        let full = g.sessions.sessions.read().await.len() >= g.config.max_sessions;
+        let users = g
+            .owners
+            .iter()
+            .filter(|(_, owner)| owner.as_str() == user.id())
+            .count();
+        if full || users >= g.config.max_sessions_per_user {
+            crate::telemetry::rate_limited(if full {
+                "mcp_sessions"
+            } else {
+                "mcp_user_sessions"
+            });
+            return ApiError::TooManyRequests {
+                retry_after: Duration::from_secs(5),
+            }
+            .into_response();
         }
-        .into_response();
     }
     let session = parts
         .headers
@@ -222,15 +238,17 @@ async fn admit(State(g): State<Guard>, req: Request, next: Next) -> Response {
         return ApiError::NotFound("Session not found").into_response();
     }
     let user_id = user.id().to_owned();
+    let closes = parts.method == axum::http::Method::DELETE;
     parts.extensions.insert::<AuthUser>(user);
     let resp = next.run(Request::from_parts(parts, body)).await;
-    if session.is_none()
-        && let Some(id) = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-    {
-        g.owners.insert(id.to_owned(), user_id);
+    match (&session, resp.headers().get("mcp-session-id")) {
+        (None, Some(id)) => {
+            if let Ok(id) = id.to_str() {
+                g.owners.insert(id.to_owned(), user_id);
+            }
+        }
+        (Some(id), _) if closes && resp.status().is_success() => g.owners.invalidate(id),
+        _ => {}
     }
     resp
 }

@@ -24,6 +24,8 @@ crate::both_backends!(
 crate::both_backends_with!(
     with_a_resource_url_only_its_access_tokens_are_accepted =>
         |s: &mut todo_api::config::Settings| s.mcp_resource_url = Some(RESOURCE.into()),
+    one_user_cannot_hold_every_session =>
+        |s: &mut todo_api::config::Settings| s.mcp_max_sessions_per_user = 2,
 );
 
 const CURRENT: &str = "2026-07-28";
@@ -713,4 +715,41 @@ async fn with_a_resource_url_only_its_access_tokens_are_accepted(app: TestApp) {
             .status(),
         200
     );
+}
+
+async fn one_user_cannot_hold_every_session(app: TestApp) {
+    let first = open_session(&app, "ann").await;
+    open_session(&app, "ann").await;
+    let third = app
+        .client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(app.token("ann"))
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": { "protocolVersion": PREVIOUS, "capabilities": {}, "clientInfo": { "name": "tests", "version": "1" } }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().contains_key("retry-after"));
+    // Another user is not held up, nor is the current version (stateless).
+    open_session(&app, "bob").await;
+    let stateless = current(&app, &app.token("ann"), "tools/list", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stateless.status(), 200);
+    // A session ended frees its place.
+    let end = app
+        .client
+        .delete(app.url("/mcp"))
+        .header("mcp-session-id", &first)
+        .bearer_auth(app.token("ann"))
+        .send()
+        .await
+        .unwrap();
+    assert!(end.status().is_success());
+    open_session(&app, "ann").await;
 }
