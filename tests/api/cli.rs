@@ -309,6 +309,17 @@ impl Served {
         assert!(sent.success());
     }
 
+    /// [`stop`](Self::stop) off the async runtime: the exit status and
+    /// every line seen.
+    async fn finish(self, mut seen: Vec<String>) -> (std::process::ExitStatus, Vec<String>) {
+        tokio::task::spawn_blocking(move || {
+            let status = self.stop(&mut seen);
+            (status, seen)
+        })
+        .await
+        .unwrap()
+    }
+
     /// SIGTERM; the exit status; every remaining line.
     fn stop(mut self, seen: &mut Vec<String>) -> std::process::ExitStatus {
         self.signal("TERM");
@@ -394,12 +405,7 @@ async fn auth_failures_are_logged_with_reason_request_id_and_client_but_no_token
             .await
             .unwrap();
     }
-    let status = tokio::task::spawn_blocking(move || {
-        let status = served.stop(&mut seen);
-        (status, seen)
-    })
-    .await
-    .unwrap();
+    let status = served.finish(seen).await;
     let (status, seen) = status;
     assert!(status.success());
     let log = seen.join("\n");
@@ -535,12 +541,7 @@ async fn every_request_is_one_log_line_and_every_write_an_audit_event() {
     ] {
         send(method, path, rid).send().await.unwrap();
     }
-    let (status, seen) = tokio::task::spawn_blocking(move || {
-        let status = served.stop(&mut seen);
-        (status, seen)
-    })
-    .await
-    .unwrap();
+    let (status, seen) = served.finish(seen).await;
     assert!(status.success());
     let records: Vec<Value> = seen
         .iter()
@@ -731,12 +732,7 @@ async fn an_ignored_body_field_is_logged_once_by_name_never_its_value() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let (status, seen) = tokio::task::spawn_blocking(move || {
-        let status = served.stop(&mut seen);
-        (status, seen)
-    })
-    .await
-    .unwrap();
+    let (status, seen) = served.finish(seen).await;
     assert!(status.success());
     let ignored: Vec<Value> = seen
         .iter()
@@ -844,12 +840,7 @@ async fn a_tool_call_is_one_log_line_without_its_arguments() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let (status, seen) = tokio::task::spawn_blocking(move || {
-        let status = served.stop(&mut seen);
-        (status, seen)
-    })
-    .await
-    .unwrap();
+    let (status, seen) = served.finish(seen).await;
     assert!(status.success());
     let calls: Vec<Value> = seen
         .iter()
@@ -975,12 +966,7 @@ async fn shutdown_closes_open_mcp_streams() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     let started = std::time::Instant::now();
-    let (status, _) = tokio::task::spawn_blocking(move || {
-        let status = served.stop(&mut seen);
-        (status, seen)
-    })
-    .await
-    .unwrap();
+    let (status, _) = served.finish(seen).await;
     assert!(status.success(), "{status}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),

@@ -81,6 +81,15 @@ fn current(
     req
 }
 
+/// `tools/list` as ann, with one more header (`Origin`, `Host`).
+async fn list_tools_with(app: &TestApp, name: &str, value: impl AsRef<str>) -> reqwest::Response {
+    current(app, &app.token("ann"), "tools/list", json!({}))
+        .header(name, value.as_ref())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `tools/call` as `user`: the JSON-RPC result.
 async fn call(app: &TestApp, user: &str, tool: &str, args: Value) -> Value {
     let resp = current(
@@ -540,45 +549,25 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
         assert!(meta["authorization_servers"].is_array());
     }
     // A page of another origin cannot drive the tools with a user's token.
-    let foreign = current(&app, &app.token("ann"), "tools/list", json!({}))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let foreign = list_tools_with(&app, "origin", "https://evil.example").await;
     assert_eq!(foreign.status(), 403);
     assert_eq!(
         foreign.json::<Value>().await.unwrap(),
         json!({ "detail": "Origin not allowed" })
     );
-    let own = current(&app, &app.token("ann"), "tools/list", json!({}))
-        .header("origin", app.base.clone())
-        .send()
-        .await
-        .unwrap();
+    let own = list_tools_with(&app, "origin", app.base.clone()).await;
     assert_eq!(own.status(), 200);
     // A server on a loopback address answers only to loopback names at
     // /mcp (DNS rebinding); MCP_ALLOWED_HOSTS says otherwise.
-    let rebound = current(&app, &app.token("ann"), "tools/list", json!({}))
-        .header("host", "attacker.example")
-        .send()
-        .await
-        .unwrap();
+    let rebound = list_tools_with(&app, "host", "attacker.example").await;
     assert_eq!(rebound.status(), 403);
     let open = crate::hardening::second_server(&app, |s| {
         s.mcp_allowed_hosts = Some("tasks.example.com".into())
     })
     .await;
-    let named = current(&open, &open.token("ann"), "tools/list", json!({}))
-        .header("host", "tasks.example.com")
-        .send()
-        .await
-        .unwrap();
+    let named = list_tools_with(&open, "host", "tasks.example.com").await;
     assert_eq!(named.status(), 200);
-    let unnamed = current(&open, &open.token("ann"), "tools/list", json!({}))
-        .header("host", "127.0.0.1")
-        .send()
-        .await
-        .unwrap();
+    let unnamed = list_tools_with(&open, "host", "127.0.0.1").await;
     assert_eq!(unnamed.status(), 403);
     // A browser client of an origin in CORS_ORIGINS: allowed, with the
     // protocol's headers in the preflight and the session id readable.
@@ -607,11 +596,7 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
         allowed.contains("mcp-protocol-version") && allowed.contains("mcp-session-id"),
         "{allowed}"
     );
-    let from_app = current(&cors, &cors.token("ann"), "tools/list", json!({}))
-        .header("origin", "https://app.example.com")
-        .send()
-        .await
-        .unwrap();
+    let from_app = list_tools_with(&cors, "origin", "https://app.example.com").await;
     assert_eq!(from_app.status(), 200);
     let exposed = from_app.headers()["access-control-expose-headers"]
         .to_str()
