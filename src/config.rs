@@ -237,6 +237,57 @@ pub struct Settings {
         default_value_t = 10
     )]
     pub mcp_max_sessions_per_user: usize,
+    /// A direct PostgreSQL URL for the LISTEN connection of live updates, when DATABASE_URL goes through a transaction pooler (PgBouncer, Neon's pooled host). Default: DATABASE_URL.
+    #[arg(
+        long,
+        global = true,
+        env = "LISTEN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub listen_database_url: Option<String>,
+    /// Days a deleted task's tombstone is kept for the changes feed; a cursor older than the oldest forgotten one is 410.
+    #[arg(
+        long,
+        global = true,
+        env = "TOMBSTONE_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub tombstone_retention_days: u32,
+    /// How often tombstones past their retention (and expired event tickets) are swept, in seconds (0: never).
+    #[arg(
+        long,
+        global = true,
+        env = "TOMBSTONE_SWEEP_SECONDS",
+        default_value_t = 3600
+    )]
+    pub tombstone_sweep_seconds: u64,
+    /// Event streams (GET /api/events) one user may have open on an instance.
+    #[arg(long, global = true, env = "EVENTS_MAX_PER_USER", default_value_t = 10)]
+    pub events_max_per_user: usize,
+    /// Event streams an instance holds open at once.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTS_MAX_STREAMS",
+        default_value_t = 10_000
+    )]
+    pub events_max_streams: usize,
+    /// Changes a stream may fall behind by; past that it gets `event: reset` and is closed (the client re-syncs from the changes feed).
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTS_MAX_BACKLOG",
+        default_value_t = 1000
+    )]
+    pub events_max_backlog: i64,
+    /// Seconds between heartbeat comments on an idle event stream.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTS_HEARTBEAT_SECONDS",
+        default_value_t = 15
+    )]
+    pub events_heartbeat_seconds: u64,
     /// DELETE answers: empty (204) or json (200 with a body).
     #[arg(long, global = true, env = "DELETE_RESPONSE", value_enum, ignore_case = true, default_value_t = DeleteResponse::Empty)]
     pub delete_response: DeleteResponse,
@@ -341,6 +392,16 @@ pub struct Config {
     pub conventions: Conventions,
     /// The MCP endpoint (SPEC 16); `None`: not served.
     pub mcp: Option<crate::mcp::McpConfig>,
+    /// Event streams an instance holds (SPEC 15).
+    pub streams: crate::db::StreamLimits,
+    /// How an event stream behaves.
+    pub events: crate::http::events::EventsConfig,
+    /// Where the LISTEN connection goes (PostgreSQL only; `None` on SQLite).
+    pub listen_database: Option<sqlx::postgres::PgConnectOptions>,
+    /// How long tombstones are kept.
+    pub tombstone_retention: Duration,
+    /// How often tombstones and expired tickets are swept (`None`: never).
+    pub tombstone_sweep: Option<Duration>,
 }
 
 /// The JWKS location: `JWKS_URL`, else Better Auth's `{url}/api/auth/jwks`.
@@ -404,6 +465,21 @@ impl Config {
             }
         };
         let database = DatabaseUrl::parse(&s.database_url)?;
+        let listen_database = match (&database, given(&s.listen_database_url)) {
+            (DatabaseUrl::Sqlite(_), _) => None,
+            (DatabaseUrl::Postgres(opts), None) => Some(opts.clone()),
+            (DatabaseUrl::Postgres(_), Some(url)) => {
+                match DatabaseUrl::parse_for("LISTEN_DATABASE_URL", url)? {
+                    DatabaseUrl::Postgres(opts) => Some(opts),
+                    DatabaseUrl::Sqlite(_) => {
+                        return Err(fail(
+                            "LISTEN_DATABASE_URL",
+                            "must be a PostgreSQL URL (the database DATABASE_URL names, directly)",
+                        ));
+                    }
+                }
+            }
+        };
         let secret = s
             .better_auth_secret
             .clone()
@@ -546,6 +622,20 @@ impl Config {
             idempotency_sweep: (s.idempotency_sweep_seconds > 0)
                 .then(|| Duration::from_secs(s.idempotency_sweep_seconds)),
             mcp,
+            streams: crate::db::StreamLimits {
+                per_user: s.events_max_per_user.max(1),
+                per_instance: s.events_max_streams.max(1),
+            },
+            events: crate::http::events::EventsConfig {
+                max_backlog: s.events_max_backlog.max(1),
+                heartbeat: Duration::from_secs(s.events_heartbeat_seconds.max(1)),
+            },
+            listen_database,
+            tombstone_retention: Duration::from_secs(
+                u64::from(s.tombstone_retention_days.max(1)) * 86_400,
+            ),
+            tombstone_sweep: (s.tombstone_sweep_seconds > 0)
+                .then(|| Duration::from_secs(s.tombstone_sweep_seconds)),
         })
     }
 }

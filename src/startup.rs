@@ -24,7 +24,12 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     loop {
         let attempt_result = tokio::time::timeout(
             config.pool.acquire_timeout,
-            db::connect(&config.database, &config.pool, config.user_limits),
+            db::connect(
+                &config.database,
+                &config.pool,
+                config.user_limits,
+                config.streams,
+            ),
         )
         .await
         .unwrap_or(Err(StoreError::ConnectTimeout));
@@ -79,6 +84,8 @@ impl Application {
                 config.rate_limit_user,
             )),
             conventions: config.conventions,
+            events: config.events,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
@@ -155,8 +162,23 @@ impl Application {
             }));
             (stop, task)
         });
-        // Closes the MCP sessions' streams when shutdown begins.
-        let mcp_stop = tokio_util::sync::CancellationToken::new();
+        // Closes the event streams and the MCP sessions' streams when
+        // shutdown begins.
+        let stopping = self.state.shutdown.clone();
+        let listener = self.config.listen_database.clone().map(|options| {
+            tokio::spawn(db::changes::listen(
+                options,
+                Arc::clone(self.state.store.hub()),
+                stopping.clone(),
+            ))
+        });
+        let change_sweeper = self.config.tombstone_sweep.map(|every| {
+            tokio::spawn(sweep_changes(
+                store.clone(),
+                every,
+                self.config.tombstone_retention,
+            ))
+        });
         let mcp = self.config.mcp.clone().map(|config| {
             let rest = http::rest_routes(self.state.clone());
             let document = http::document(&Default::default());
@@ -165,7 +187,7 @@ impl Application {
                 config,
                 rest,
                 &document,
-                mcp_stop.clone(),
+                stopping.clone(),
             )
         });
         let router = http::router(
@@ -176,10 +198,10 @@ impl Application {
             mcp,
         );
         let shutdown = {
-            let mcp_stop = mcp_stop.clone();
+            let stopping = stopping.clone();
             async move {
                 shutdown.await;
-                mcp_stop.cancel();
+                stopping.cancel();
             }
         };
         // Before routing, so that `/api/tasks/` finds `/api/tasks`.
@@ -189,8 +211,9 @@ impl Application {
             let _ = stop.send(());
             let _ = task.await;
         }
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
+        stopping.cancel();
+        for task in [sweeper, change_sweeper, listener].into_iter().flatten() {
+            task.abort();
         }
         store.close().await;
         Ok(())
@@ -234,6 +257,20 @@ async fn sweep_idempotency_keys(store: Store, every: Duration) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "swept expired Idempotency-Key records"),
             Err(e) => tracing::warn!(error = %e, "could not sweep Idempotency-Key records"),
+        }
+    }
+}
+
+/// Forget tombstones past their retention and expired event tickets every
+/// `every` (SPEC 15), whichever user they belong to.
+async fn sweep_changes(store: Store, every: Duration, retention: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match store.sweep_changes(retention).await {
+            Ok(0) => {}
+            Ok(batches) => tracing::info!(batches, "forgot tombstones past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep tombstones and tickets"),
         }
     }
 }

@@ -136,3 +136,13 @@ pub fn db_pool(open: u32, idle: u32) {
     metrics::gauge!("db_pool_connections", "state" => "in_use")
         .set(f64::from(open.saturating_sub(idle)));
 }
+
+/// An event stream (SPEC 15) opened (`1.0`) or closed (`-1.0`) on this instance.
+pub fn event_stream(delta: f64) {
+    metrics::gauge!("event_streams_open").increment(delta);
+}
+
+/// An event written to a stream, by kind (`task.created`, …, `reset`).
+pub fn event_sent(kind: &'static str) {
+    metrics::counter!("events_sent_total", "event" => kind).increment(1);
+}

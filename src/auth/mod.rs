@@ -35,6 +35,9 @@ pub struct Identity {
     pub user_id: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// When the token expires (unix seconds: a JWT's `exp`, a session's
+    /// `expiresAt`): an event stream opened with it ends then.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a token was refused; goes to the log, never to the client.
@@ -310,8 +313,10 @@ impl Authenticator {
         } else {
             &self.user_claims
         };
+        let mut identity = identity(user_claims, &claims)?;
+        identity.expires_at = Some(refused_from.saturating_sub(rules.leeway));
         Ok(Verified {
-            identity: identity(user_claims, &claims)?,
+            identity,
             refused_from,
             key,
         })
@@ -341,6 +346,7 @@ fn identity(user_claims: &[String], claims: &Map<String, Value>) -> Result<Ident
         user_id: user_id.to_owned(),
         email: bounded("email"),
         name: bounded("name"),
+        expires_at: None,
     })
 }
 

@@ -39,6 +39,8 @@ const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::
 struct Found {
     user_id: Option<String>,
     ttl: Duration,
+    /// The session's `expiresAt` (unix seconds).
+    expires_at: Option<i64>,
 }
 
 struct PerEntry;
@@ -124,6 +126,7 @@ impl SessionStore {
             user_id,
             email: None,
             name: None,
+            expires_at: found.expires_at,
         })
     }
 
@@ -153,6 +156,7 @@ impl SessionStore {
         Ok(match row {
             Some((user_id, remaining)) => Found {
                 user_id: Some(user_id),
+                expires_at: Some(chrono::Utc::now().timestamp() + remaining.max(0.0) as i64),
                 // Never cached past the session's own expiry.
                 ttl: self
                     .cache_ttl
@@ -160,6 +164,7 @@ impl SessionStore {
             },
             None => Found {
                 user_id: None,
+                expires_at: None,
                 ttl: self.cache_ttl.min(NEGATIVE_TTL),
             },
         })

@@ -5,6 +5,7 @@
 //! user's task and a missing task are the same `None`, so isolation is a
 //! property of these signatures rather than of each handler's care.
 
+pub mod changes;
 mod gate;
 mod migrate;
 mod pool;
@@ -56,6 +57,9 @@ pub enum StoreError {
     /// An administrative operation this database cannot do.
     #[error("{0}")]
     Refused(&'static str),
+    /// A change named a user whose row does not exist (any more).
+    #[error("the user's row is missing")]
+    MissingUser,
 }
 
 impl StoreError {
@@ -98,6 +102,7 @@ impl StoreError {
     /// A task insert named a user row that does not exist (any more).
     pub fn is_missing_user(&self) -> bool {
         match self {
+            StoreError::MissingUser => true,
             StoreError::Sqlx(e) => e
                 .as_database_error()
                 .and_then(|d| d.code())
@@ -127,6 +132,8 @@ pub struct TaskRow {
     pub updated_at: DateTime<Utc>,
     /// As [`Tags::stored`](crate::tasks::model::Tags::stored) writes them.
     pub tags: String,
+    /// The number of the task's last change (SPEC 15).
+    pub seq: i64,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for TaskRow
@@ -153,6 +160,7 @@ where
             created_at: row.try_get(9)?,
             updated_at: row.try_get(10)?,
             tags: row.try_get(11)?,
+            seq: row.try_get(12)?,
         })
     }
 }
@@ -199,8 +207,24 @@ pub struct KeyRow {
     pub response_body: Option<String>,
 }
 
-/// Makes the statement that runs after a task insert, in its transaction.
-pub type AfterInsert = Box<dyn FnOnce(&TaskRow) -> Result<Statement, StoreError> + Send>;
+/// Makes a statement from the row a change wrote, to run in its transaction.
+pub type AfterRow = Box<dyn FnOnce(&TaskRow) -> Result<Statement, StoreError> + Send>;
+
+/// One change of a user's data, run in one transaction (SPEC 15): the
+/// user's next number, then the write and what commits with it, each
+/// [`numbered`](Statement::numbered) with it.
+pub struct ChangeTx {
+    /// Takes the user's next number ([`sql::next_seq`]); no row: the user's
+    /// row is missing ([`StoreError::MissingUser`]).
+    pub next_seq: Statement,
+    /// The write, returning the task's row; no row: nothing changed, the
+    /// transaction is rolled back and the number is not used.
+    pub write: Statement,
+    /// Made from the written row (an Idempotency-Key record), run next.
+    pub after_row: Option<AfterRow>,
+    /// Run last: a tombstone, the notification.
+    pub then: Vec<Statement>,
+}
 
 /// One group of the stats query.
 #[derive(Debug, sqlx::FromRow)]
@@ -242,13 +266,13 @@ pub trait Driver: Send + Sync + 'static {
     async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError>;
     /// Run a statement; the number of rows it affected.
     async fn execute(&self, stmt: Statement) -> Result<u64, StoreError>;
-    /// Insert a task and run `then` (made from the new row) in one
-    /// transaction; `None` (and nothing written) when the insert added no row.
-    async fn insert_task_then(
-        &self,
-        insert: Statement,
-        then: AfterInsert,
-    ) -> Result<Option<TaskRow>, StoreError>;
+    /// Run a change in one transaction; its number and row, or `None` (and
+    /// nothing written) when the write touched no row.
+    async fn change(&self, change: ChangeTx) -> Result<Option<(i64, TaskRow)>, StoreError>;
+    /// Run statements in one transaction.
+    async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError>;
+    /// Every row, each column as an integer.
+    async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections open and idle, for `/metrics`.
     fn pool_state(&self) -> PoolState;
@@ -285,6 +309,24 @@ impl Default for UserLimits {
             concurrency: 4,
             max_tasks: 100_000,
             wait: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// Event streams (SPEC 15) an instance holds open.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// `EVENTS_MAX_PER_USER`.
+    pub per_user: usize,
+    /// `EVENTS_MAX_STREAMS`.
+    pub per_instance: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 10,
+            per_instance: 10_000,
         }
     }
 }
@@ -327,12 +369,13 @@ pub async fn connect(
     url: &DatabaseUrl,
     pool: &PoolOptions,
     limits: UserLimits,
+    streams: StreamLimits,
 ) -> Result<Store, StoreError> {
     let driver: Arc<dyn Driver> = match url {
         DatabaseUrl::Sqlite(opts) => Arc::new(sqlite::SqliteDriver::connect(opts, pool).await?),
         DatabaseUrl::Postgres(opts) => Arc::new(postgres::PgDriver::connect(opts, pool).await?),
     };
-    Ok(Store::new(driver, limits))
+    Ok(Store::new(driver, limits, streams))
 }
 
 /// Counts of a user's tasks (SPEC 5.3).
@@ -363,6 +406,36 @@ pub struct TagCount {
     pub count: i64,
 }
 
+/// One entry of the changes feed (SPEC 15): a task's latest state, or
+/// its tombstone (`task` is `None`).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub seq: i64,
+    pub id: i64,
+    pub task: Option<Task>,
+}
+
+/// A page of the changes feed: the entries after the cursor asked for,
+/// and the cursor to ask with next.
+#[derive(Debug)]
+pub struct Feed {
+    pub changes: Vec<Change>,
+    pub cursor: i64,
+    pub has_more: bool,
+    /// The user's last change number when the page was read.
+    pub last: i64,
+}
+
+/// What a cursor of the changes feed comes to.
+#[derive(Debug)]
+pub enum FeedRead {
+    Page(Feed),
+    /// Tombstones after it were forgotten (older than the retention), or
+    /// it is ahead of the user's sequence (another database's): the
+    /// client drops its copy and starts from 0.
+    Gone,
+}
+
 /// A page of a user's tasks and the total of the filtered list.
 #[derive(Debug)]
 pub struct Page {
@@ -378,6 +451,9 @@ pub struct Store {
     dialect: Dialect,
     gate: Arc<gate::UserGate>,
     max_tasks: u32,
+    /// This instance's event streams, told of every change committed here
+    /// (and, through `changes::listen`, elsewhere).
+    hub: Arc<changes::Hub>,
 }
 
 /// Expired Idempotency-Key records are swept this many at a time.
@@ -388,14 +464,45 @@ fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
 }
 
 impl Store {
-    pub fn new(driver: Arc<dyn Driver>, limits: UserLimits) -> Self {
+    pub fn new(driver: Arc<dyn Driver>, limits: UserLimits, streams: StreamLimits) -> Self {
         let dialect = driver.dialect();
         Self {
             driver,
             dialect,
             gate: gate::UserGate::new(limits.concurrency, limits.wait),
             max_tasks: limits.max_tasks,
+            hub: Arc::new(changes::Hub::new(streams.per_user, streams.per_instance)),
         }
+    }
+
+    /// This instance's event streams.
+    pub fn hub(&self) -> &Arc<changes::Hub> {
+        &self.hub
+    }
+
+    /// Run one change of `user`'s data in its transaction (SPEC 15): the
+    /// user's next number, `write`, `after_row`, `then`, and on PostgreSQL
+    /// the notification; then wake this instance's streams of the user.
+    async fn change(
+        &self,
+        user: &str,
+        write: Statement,
+        after_row: Option<AfterRow>,
+        mut then: Vec<Statement>,
+    ) -> Result<Option<TaskRow>, StoreError> {
+        if self.dialect == Dialect::Postgres {
+            then.push(sql::notify_change(user));
+        }
+        let change = ChangeTx {
+            next_seq: sql::next_seq(self.dialect, user),
+            write,
+            after_row,
+            then,
+        };
+        Ok(self.driver.change(change).await?.map(|(seq, row)| {
+            self.hub.publish(user, seq);
+            row
+        }))
     }
 
     /// Delete every user's Idempotency-Key records older than their 24 hours,
@@ -451,7 +558,10 @@ impl Store {
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
-        first(self.driver.fetch_tasks(stmt).await?)?.ok_or(StoreError::TaskLimit)
+        match self.change(user, stmt, None, Vec::new()).await? {
+            Some(row) => Task::try_from(row),
+            None => Err(StoreError::TaskLimit),
+        }
     }
 
     /// Claim an Idempotency-Key for a first request, or say what it already
@@ -503,7 +613,7 @@ impl Store {
         let _turn = self.gate.enter(user).await?;
         let insert = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
-        let then: AfterInsert = Box::new(move |row: &TaskRow| {
+        let record: AfterRow = Box::new(move |row: &TaskRow| {
             let task = Task::try_from(row.clone())?;
             let body = response(&task).map_err(StoreError::Corrupt)?;
             Ok(sql::record_key(
@@ -515,7 +625,7 @@ impl Store {
                 body,
             ))
         });
-        match self.driver.insert_task_then(insert, then).await? {
+        match self.change(user, insert, Some(record), Vec::new()).await? {
             Some(row) => Task::try_from(row),
             None => Err(StoreError::TaskLimit),
         }
@@ -597,12 +707,13 @@ impl Store {
         let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
         let deleted = if versions.is_some_and(<[i64]>::is_empty) {
-            false
+            None
         } else {
             let stmt = sql::delete_task(self.dialect, user, id, versions);
-            self.driver.execute(stmt).await? > 0
+            let tombstone = sql::insert_tombstone(self.dialect, user, id, now());
+            self.change(user, stmt, None, vec![tombstone]).await?
         };
-        self.settle(t, deleted.then_some(())).await
+        self.settle(t, deleted.map(drop)).await
     }
 
     /// Run one `UPDATE … RETURNING` and say what became of it.
@@ -615,7 +726,11 @@ impl Store {
         let row = if t.versions.is_some_and(<[i64]>::is_empty) {
             None
         } else {
-            first(self.driver.fetch_tasks(stmt(self.dialect)).await?)?
+            let write = stmt(self.dialect);
+            self.change(t.user, write, None, Vec::new())
+                .await?
+                .map(Task::try_from)
+                .transpose()?
         };
         self.settle(t, row).await
     }
@@ -630,6 +745,151 @@ impl Store {
             }
             None => Write::Missing,
         })
+    }
+
+    /// The user's last change number and the newest forgotten tombstone's
+    /// (0 and 0 for a user never seen).
+    pub async fn seqs(&self, user: &str) -> Result<(i64, i64), StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        self.read_seqs(user).await
+    }
+
+    async fn read_seqs(&self, user: &str) -> Result<(i64, i64), StoreError> {
+        let rows = self
+            .driver
+            .fetch_ints(sql::user_seqs(self.dialect, user))
+            .await?;
+        Ok(match rows.first().map(Vec::as_slice) {
+            Some([last, purged]) => (*last, *purged),
+            _ => (0, 0),
+        })
+    }
+
+    /// The changes feed (SPEC 15): the user's tasks changed after `since`
+    /// (their latest state) and tombstones of those deleted after it, in
+    /// order of their last change, at most `limit`; `since` 0: every live
+    /// task, no tombstones. [`FeedRead::Gone`] when tombstones after
+    /// `since` were forgotten, or `since` is ahead of the user's sequence.
+    ///
+    /// The user's last number `L` is read first and both reads stop at it:
+    /// every change up to `L` had committed then (numbers are taken in
+    /// commit order), so the two reads (each with a snapshot of its own)
+    /// see all of them, and a change after `L` is left for the next page.
+    pub async fn changes(
+        &self,
+        user: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<FeedRead, StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        let (last, purged) = self.read_seqs(user).await?;
+        if since > last || (since > 0 && since < purged) {
+            return Ok(FeedRead::Gone);
+        }
+        let d = self.dialect;
+        let more = limit.saturating_add(1);
+        let mut changes: Vec<Change> = self
+            .driver
+            .fetch_tasks(sql::changed_tasks(d, user, since, last, more))
+            .await?
+            .into_iter()
+            .map(|row| {
+                let (seq, id) = (row.seq, row.id);
+                Task::try_from(row).map(|t| Change {
+                    seq,
+                    id,
+                    task: Some(t),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if since > 0 {
+            let tombstones = self
+                .driver
+                .fetch_ints(sql::tombstones(d, user, since, last, more))
+                .await?;
+            for row in tombstones {
+                if let [seq, id] = row[..] {
+                    changes.push(Change {
+                        seq,
+                        id,
+                        task: None,
+                    });
+                }
+            }
+            changes.sort_by_key(|c| c.seq);
+        }
+        let has_more = changes.len() as i64 > limit;
+        changes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let cursor = match changes.last() {
+            Some(c) if has_more => c.seq,
+            _ => last,
+        };
+        Ok(FeedRead::Page(Feed {
+            changes,
+            cursor,
+            has_more,
+            last,
+        }))
+    }
+
+    /// Store an event ticket's hash for `user`, valid until `expires_at`
+    /// (unix seconds); the stream it opens ends at `token_expires_at`.
+    pub async fn create_ticket(
+        &self,
+        user: &str,
+        hash: &str,
+        expires_at: i64,
+        token_expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        let stmt = sql::insert_ticket(self.dialect, user, hash, expires_at, token_expires_at);
+        self.driver.execute(stmt).await.map(drop)
+    }
+
+    /// Take (use up) a ticket: its token's expiry, or `None` when there is
+    /// no such unexpired ticket of `user` (used, expired, never issued).
+    pub async fn take_ticket(&self, user: &str, hash: &str) -> Result<Option<i64>, StoreError> {
+        let _turn = self.gate.enter(user).await?;
+        let stmt = sql::take_ticket(self.dialect, user, hash, now().timestamp());
+        // A write that returns a row: run as one.
+        let rows = self.driver.fetch_ints(stmt).await?;
+        Ok(rows.first().and_then(|r| r.first().copied()))
+    }
+
+    /// Forget tombstones older than `retention` (recording, per user, the
+    /// newest forgotten in `purged_seq` in the same transaction) and
+    /// expired tickets, in batches; how many tombstones went. Each batch
+    /// is one user's rows: writers of other users never wait for it.
+    pub async fn sweep_changes(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
+        let before = now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let d = self.dialect;
+        let mut purged = 0;
+        loop {
+            let users = self
+                .driver
+                .fetch_texts(sql::users_with_old_tombstones(d, before, SWEEP_BATCH))
+                .await?;
+            for user in &users {
+                let _turn = self.gate.enter(user).await?;
+                self.driver
+                    .execute_all(vec![
+                        sql::mark_purged(d, user, before, SWEEP_BATCH),
+                        sql::purge_tombstones(d, user, before, SWEEP_BATCH),
+                    ])
+                    .await?;
+                purged += 1;
+            }
+            if users.is_empty() {
+                break;
+            }
+        }
+        loop {
+            let stmt = sql::sweep_tickets(d, now().timestamp(), SWEEP_BATCH);
+            if self.driver.execute(stmt).await? < SWEEP_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(purged)
     }
 
     pub async fn list_tasks(&self, user: &str, q: &ListQuery) -> Result<Page, StoreError> {

@@ -237,6 +237,38 @@ where
     }
 }
 
+/// A connection in a transaction. If the work is abandoned half-way (the
+/// request's future dropped: a timeout, a client gone), the connection is
+/// closed rather than put back: a dropped sqlx transaction is only rolled
+/// back at the connection's next use, and until then it would hold its
+/// locks (a user's row: every later change of that user would wait).
+/// Closing it ends the transaction on the server at once.
+pub struct Transacting<C: Setup>(Option<Pooled<C>>);
+
+impl<C: Setup> Transacting<C> {
+    pub fn new(conn: Pooled<C>) -> Self {
+        Self(Some(conn))
+    }
+
+    pub fn conn(&mut self) -> &mut Conn<C> {
+        self.0.as_mut().expect("taken only by finish")
+    }
+
+    /// The work ended (committed or rolled back): the connection.
+    pub fn finish(mut self) -> Pooled<C> {
+        self.0.take().expect("taken only once")
+    }
+}
+
+impl<C: Setup> Drop for Transacting<C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            tracing::debug!("a transaction was abandoned; its connection is closed");
+            drop(Object::take(conn));
+        }
+    }
+}
+
 /// The connection itself is broken: I/O, TLS or protocol failures, and
 /// PostgreSQL's connection-exception and shutdown classes.
 fn connection_lost(e: &sqlx::Error) -> bool {

@@ -27,6 +27,9 @@ pub enum Arg {
     OptText(Option<String>),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
+    /// The number of the change the statement is part of (SPEC 15), known
+    /// only inside its transaction: [`Statement::numbered`] fills it in.
+    Seq,
 }
 
 /// SQL text and its arguments, in placeholder order.
@@ -36,6 +39,18 @@ pub struct Statement {
     pub args: Vec<Arg>,
     /// It only reads (SQLite runs it on a reading connection).
     pub read_only: bool,
+}
+
+impl Statement {
+    /// The statement with its change number in place of every [`Arg::Seq`].
+    pub fn numbered(mut self, seq: i64) -> Self {
+        for arg in &mut self.args {
+            if *arg == Arg::Seq {
+                *arg = Arg::Int(seq);
+            }
+        }
+        self
+    }
 }
 
 struct Builder {
@@ -89,10 +104,9 @@ impl Builder {
     }
 }
 
-/// The columns every task query returns, in `TaskRow` order.
 /// The columns of a task, in the order `TaskRow` decodes them by position.
 pub(super) const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, category, \
-                            due_date, version, created_at, updated_at, tags";
+                            due_date, version, created_at, updated_at, tags, seq";
 
 fn text(s: &str) -> Arg {
     Arg::Text(s.to_owned())
@@ -173,7 +187,7 @@ fn task_insert(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Bui
     let mut b = Builder::new(d, "INSERT INTO tasks (");
     b.push(id_column).push(
         "user_id, title, title_search, description, description_search, \
-         completed, priority, category, due_date, created_at, updated_at, tags, tag_keys)",
+         completed, priority, category, due_date, created_at, updated_at, tags, tag_keys, seq)",
     );
     b.push(" SELECT ").push(id_value);
     b.bind(text(user)).push(", ");
@@ -190,7 +204,8 @@ fn task_insert(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Bui
     b.bind(Arg::Time(now)).push(", ");
     let tags = t.tags.clone().unwrap_or_default();
     b.bind(Arg::Text(tags.stored())).push(", ");
-    b.bind(Arg::Text(tags.stored_keys()));
+    b.bind(Arg::Text(tags.stored_keys())).push(", ");
+    b.bind(Arg::Seq);
     b
 }
 
@@ -317,9 +332,11 @@ pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
     b.finish()
 }
 
+/// Delete a task; the deleted row is returned.
 pub fn delete_task(d: Dialect, user: &str, id: i64, versions: Option<&[i64]>) -> Statement {
     let mut b = Builder::new(d, "DELETE FROM tasks");
     where_task_at(&mut b, user, id, versions);
+    b.push(" RETURNING ").push(TASK_COLUMNS);
     b.finish()
 }
 
@@ -332,8 +349,9 @@ pub struct Target<'a> {
     pub versions: Option<&'a [i64]>,
 }
 
-/// An `UPDATE … RETURNING` of one task that bumps `version` and `updated_at`;
-/// `set` adds the changed columns.
+/// An `UPDATE … RETURNING` of one task that bumps `version` and
+/// `updated_at` and records the change's number; `set` adds the changed
+/// columns.
 fn update(
     d: Dialect,
     t: Target<'_>,
@@ -342,6 +360,7 @@ fn update(
 ) -> Statement {
     let mut b = Builder::new(d, "UPDATE tasks SET version = version + 1, updated_at = ");
     b.bind(Arg::Time(now));
+    b.push(", seq = ").bind(Arg::Seq);
     set(&mut b);
     where_task_at(&mut b, t.user, t.id, t.versions);
     b.push(" RETURNING ").push(TASK_COLUMNS);
@@ -539,6 +558,157 @@ pub fn tagged(d: Dialect, user: &str) -> Statement {
     b.finish()
 }
 
+/// Take the user's next change number (SPEC 15): the users row stays
+/// locked until the change's transaction ends, so numbers are handed out
+/// in commit order. No row when the user's row is missing.
+pub fn next_seq(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::new(d, "UPDATE users SET last_seq = last_seq + 1 WHERE id = ");
+    b.bind(text(user)).push(" RETURNING last_seq");
+    b.finish()
+}
+
+/// The user's last change number and the newest forgotten tombstone's.
+pub fn user_seqs(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::query(d, "SELECT last_seq, purged_seq FROM users WHERE id = ");
+    b.bind(text(user));
+    b.finish()
+}
+
+/// The PostgreSQL notification of a change, sent when its transaction
+/// commits (`LISTEN` on other instances). A statement of its own, touching
+/// no table: on Citus it runs on the coordinator, where instances listen.
+pub fn notify_change(user: &str) -> Statement {
+    let mut b = Builder::new(Dialect::Postgres, "SELECT pg_notify('");
+    b.push(super::changes::CHANNEL).push("', CAST(");
+    b.bind(Arg::Seq).push(" AS TEXT) || ':' || ");
+    b.bind(text(user)).push(")");
+    b.finish()
+}
+
+/// A deleted task's tombstone.
+pub fn insert_tombstone(d: Dialect, user: &str, task_id: i64, now: DateTime<Utc>) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at) VALUES (",
+    );
+    b.bind(text(user)).push(", ").bind(Arg::Seq).push(", ");
+    b.bind(Arg::Int(task_id)).push(", ").bind(Arg::Time(now));
+    b.push(")");
+    b.finish()
+}
+
+/// The user's live tasks changed after `since` up to `upto`, oldest
+/// change first, at most `limit`.
+pub fn changed_tasks(d: Dialect, user: &str, since: i64, upto: i64, limit: i64) -> Statement {
+    let mut b = Builder::query(d, "SELECT ");
+    b.push(TASK_COLUMNS)
+        .push(" FROM tasks WHERE user_id = ")
+        .bind(text(user));
+    b.push(" AND seq > ").bind(Arg::Int(since));
+    b.push(" AND seq <= ").bind(Arg::Int(upto));
+    b.push(" ORDER BY seq LIMIT ").bind(Arg::Int(limit));
+    b.finish()
+}
+
+/// The user's tombstones after `since` up to `upto` as `(seq, task id)`,
+/// oldest first, at most `limit`.
+pub fn tombstones(d: Dialect, user: &str, since: i64, upto: i64, limit: i64) -> Statement {
+    let mut b = Builder::query(
+        d,
+        "SELECT seq, task_id FROM task_tombstones WHERE user_id = ",
+    );
+    b.bind(text(user));
+    b.push(" AND seq > ").bind(Arg::Int(since));
+    b.push(" AND seq <= ").bind(Arg::Int(upto));
+    b.push(" ORDER BY seq LIMIT ").bind(Arg::Int(limit));
+    b.finish()
+}
+
+/// Users with tombstones deleted before `before` (the periodic cleanup),
+/// at most `batch` of them.
+pub fn users_with_old_tombstones(d: Dialect, before: DateTime<Utc>, batch: i64) -> Statement {
+    let mut b = Builder::query(
+        d,
+        "SELECT DISTINCT user_id FROM task_tombstones WHERE deleted_at < ",
+    );
+    b.bind(Arg::Time(before));
+    b.push(" LIMIT ").bind(Arg::Int(batch));
+    b.finish()
+}
+
+/// The oldest `batch` of one user's tombstones deleted before `before`.
+fn old_tombstones(b: &mut Builder, user: &str, before: DateTime<Utc>, batch: i64) {
+    b.push("SELECT seq FROM task_tombstones WHERE user_id = ")
+        .bind(text(user));
+    b.push(" AND deleted_at < ").bind(Arg::Time(before));
+    b.push(" ORDER BY seq LIMIT ").bind(Arg::Int(batch));
+}
+
+/// Before forgetting a batch of a user's old tombstones: remember the
+/// newest of them in `users.purged_seq` (a cursor before it is 410).
+pub fn mark_purged(d: Dialect, user: &str, before: DateTime<Utc>, batch: i64) -> Statement {
+    let greatest = match d {
+        Dialect::Sqlite => "MAX",
+        Dialect::Postgres => "GREATEST",
+    };
+    let mut b = Builder::new(d, "UPDATE users SET purged_seq = ");
+    b.push(greatest)
+        .push("(purged_seq, COALESCE((SELECT MAX(seq) FROM (");
+    old_tombstones(&mut b, user, before, batch);
+    b.push(") AS old), 0)) WHERE id = ").bind(text(user));
+    b.finish()
+}
+
+/// Forget the batch [`mark_purged`] named.
+pub fn purge_tombstones(d: Dialect, user: &str, before: DateTime<Utc>, batch: i64) -> Statement {
+    let mut b = Builder::new(d, "DELETE FROM task_tombstones WHERE user_id = ");
+    b.bind(text(user)).push(" AND seq IN (");
+    old_tombstones(&mut b, user, before, batch);
+    b.push(")");
+    b.finish()
+}
+
+/// Store a ticket (its hash) for `GET /api/events?ticket=`.
+pub fn insert_ticket(
+    d: Dialect,
+    user: &str,
+    hash: &str,
+    expires_at: i64,
+    token_expires_at: i64,
+) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "INSERT INTO event_tickets (user_id, ticket_hash, expires_at, token_expires_at) VALUES (",
+    );
+    b.bind(text(user)).push(", ").bind(text(hash)).push(", ");
+    b.bind(Arg::Int(expires_at)).push(", ");
+    b.bind(Arg::Int(token_expires_at)).push(")");
+    b.finish()
+}
+
+/// Take a ticket: delete it if unexpired; its token's expiry is returned.
+pub fn take_ticket(d: Dialect, user: &str, hash: &str, now: i64) -> Statement {
+    let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
+    b.bind(text(user))
+        .push(" AND ticket_hash = ")
+        .bind(text(hash));
+    b.push(" AND expires_at > ").bind(Arg::Int(now));
+    b.push(" RETURNING token_expires_at");
+    b.finish()
+}
+
+/// Forget up to `batch` expired tickets, whoever they belong to.
+pub fn sweep_tickets(d: Dialect, now: i64, batch: i64) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "DELETE FROM event_tickets WHERE (user_id, ticket_hash) IN \
+         (SELECT user_id, ticket_hash FROM event_tickets WHERE expires_at <= ",
+    );
+    b.bind(Arg::Int(now));
+    b.push(" LIMIT ").bind(Arg::Int(batch)).push(")");
+    b.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,7 +730,8 @@ mod tests {
                 "version",
                 "created_at",
                 "updated_at",
-                "tags"
+                "tags",
+                "seq"
             ]
         );
     }

@@ -8,7 +8,7 @@ use sqlx::{Arguments, Connection, Sqlite};
 use super::pool::{Conn, Deadline, Pool, Setup};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    AfterInsert, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
     StoreError, TaskRow,
 };
 

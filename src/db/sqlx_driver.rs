@@ -39,6 +39,11 @@ macro_rules! sqlx_driver {
                     Arg::OptText(v) => out.add(v),
                     Arg::Time(v) => out.add(v),
                     Arg::OptTime(v) => out.add(v),
+                    Arg::Seq => {
+                        return Err(StoreError::Corrupt(
+                            "a change number outside its change".into(),
+                        ));
+                    }
                 };
                 added.map_err(sqlx::Error::Encode)?;
             }
@@ -81,35 +86,107 @@ macro_rules! sqlx_driver {
                 })
             }
 
-            async fn insert_task_then(
-                &self,
-                insert: Statement,
-                then: AfterInsert,
-            ) -> Result<Option<TaskRow>, StoreError> {
+            async fn change(&self, change: ChangeTx) -> Result<Option<(i64, TaskRow)>, StoreError> {
                 let pool = self.pool_for(false);
-                let mut conn = pool.get().await?;
-                let Conn { inner, deadline } = &mut *conn;
+                let mut held = super::pool::Transacting::new(pool.get().await?);
+                let Conn { inner, deadline } = held.conn();
                 let work = async {
-                    // The insert writes first, so SQLite takes its write lock
-                    // at once (no read-then-upgrade "database is locked").
+                    // The first statement writes, so SQLite takes its write
+                    // lock at once (no read-then-upgrade "database is locked").
                     let mut tx = inner.begin().await?;
-                    let args = arguments(insert.args)?;
-                    let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&insert.sql, args)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                    else {
-                        return Ok(None);
-                    };
-                    let next = then(&row)?;
-                    let args = arguments(next.args)?;
-                    sqlx::query_with::<$db, _>(&next.sql, args)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok::<_, StoreError>(Some(row))
+                    let outcome = async {
+                        let args = arguments(change.next_seq.args)?;
+                        let Some(seq) =
+                            sqlx::query_scalar_with::<$db, i64, _>(&change.next_seq.sql, args)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                        else {
+                            return Err(StoreError::MissingUser);
+                        };
+                        let write = change.write.numbered(seq);
+                        let args = arguments(write.args)?;
+                        let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&write.sql, args)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                        else {
+                            return Ok(None);
+                        };
+                        let after = change.after_row.map(|make| make(&row)).transpose()?;
+                        for next in after.into_iter().chain(change.then) {
+                            let Statement { sql, args, .. } = next.numbered(seq);
+                            let args = arguments(args)?;
+                            sqlx::query_with::<$db, _>(&sql, args)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Ok::<_, StoreError>(Some((seq, row)))
+                    }
+                    .await;
+                    // Ended here, not when `tx` is dropped: a dropped
+                    // transaction is only rolled back at the connection's
+                    // next use, and until then it holds the user's row lock
+                    // (every later change of the user would wait for it).
+                    match outcome {
+                        Ok(Some(done)) => {
+                            tx.commit().await?;
+                            Ok(Some(done))
+                        }
+                        // No row: nothing changed; the number is not used.
+                        Ok(None) => {
+                            tx.rollback().await?;
+                            Ok(None)
+                        }
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            Err(e)
+                        }
+                    }
                 };
                 let result = pool.bounded(deadline, work).await;
-                Pool::<$conn>::checked(conn, result)
+                Pool::<$conn>::checked(held.finish(), result)
+            }
+
+            async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError> {
+                let pool = self.pool_for(false);
+                let mut held = super::pool::Transacting::new(pool.get().await?);
+                let Conn { inner, deadline } = held.conn();
+                let work = async {
+                    let mut tx = inner.begin().await?;
+                    let outcome = async {
+                        for stmt in stmts {
+                            let args = arguments(stmt.args)?;
+                            sqlx::query_with::<$db, _>(&stmt.sql, args)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Ok::<_, StoreError>(())
+                    }
+                    .await;
+                    match outcome {
+                        Ok(()) => Ok(tx.commit().await?),
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            Err(e)
+                        }
+                    }
+                };
+                let result = pool.bounded(deadline, work).await;
+                Pool::<$conn>::checked(held.finish(), result)
+            }
+
+            async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError> {
+                let rows =
+                    super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                        sqlx::query_with::<$db, _>(sql, args).fetch_all(&mut *c)
+                    })?;
+                rows.iter()
+                    .map(|row| {
+                        (0..sqlx::Row::len(row))
+                            .map(|i| sqlx::Row::try_get::<i64, _>(row, i))
+                            .collect::<Result<Vec<i64>, _>>()
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::from)
             }
 
             async fn execute(&self, stmt: Statement) -> Result<u64, StoreError> {

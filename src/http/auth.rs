@@ -92,7 +92,7 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 /// A verified identity's admission: rate limit, path check, users row.
-async fn admit(
+pub(super) async fn admit(
     parts: &mut Parts,
     state: &AppState,
     identity: Identity,

@@ -28,6 +28,15 @@ pub enum ApiError {
     PreconditionFailed,
     #[error("{0}")]
     Conflict(&'static str),
+    /// 410: a changes cursor the feed can no longer answer (SPEC 15).
+    #[error("{0}")]
+    Gone(&'static str),
+    /// 429 with its own message (a cap on open streams, not a rate).
+    #[error("{detail}")]
+    TooMany {
+        detail: &'static str,
+        retry_after: std::time::Duration,
+    },
     #[error("validation failed")]
     Validation(Vec<Problem>),
     #[error("request timed out")]
@@ -98,6 +107,17 @@ impl IntoResponse for ApiError {
             Self::NotFound(msg) => detail(StatusCode::NOT_FOUND, msg),
             Self::MethodNotAllowed => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
             Self::Conflict(msg) => detail(StatusCode::CONFLICT, msg),
+            Self::Gone(msg) => detail(StatusCode::GONE, msg),
+            Self::TooMany {
+                detail: msg,
+                retry_after,
+            } => {
+                let mut resp = detail(StatusCode::TOO_MANY_REQUESTS, msg);
+                let secs = retry_after.as_millis().div_ceil(1000).max(1);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+                resp
+            }
             Self::PreconditionFailed => detail(
                 StatusCode::PRECONDITION_FAILED,
                 "Precondition failed: the task has changed (If-Match)",

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conditional;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;

@@ -32,6 +32,7 @@ use super::shape::{Conventions, DeleteResponse, Envelope, JsonCase, PutSemantics
     tags(
         (name = "tasks", description = "The token's user's tasks"),
         (name = "users", description = "The token's user"),
+        (name = "changes", description = "Changes and live updates: the changes feed, Server-Sent Events and their tickets"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::middleware::{self, BODY_LIMIT, REQUEST_ID};
 use super::shape::{self, Conventions};
 use super::state::AppState;
-use super::{metrics, openapi, ops, ratelimit, tasks};
+use super::{events, metrics, openapi, ops, ratelimit, tasks};
 
 /// The task routes of one style; their paths are relative to the prefix
 /// they are nested under.
@@ -34,6 +34,9 @@ fn task_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::toggle_alias))
         .routes(routes!(tasks::stats))
         .routes(routes!(tasks::tags))
+        .routes(routes!(events::changes))
+        .routes(routes!(events::events))
+        .routes(routes!(events::ticket))
 }
 
 /// The one route table: every route with its handler and its OpenAPI

@@ -17,4 +17,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Output shapes and PUT's meaning (SPEC 13).
     pub conventions: Conventions,
+    /// How event streams behave (SPEC 15).
+    pub events: super::events::EventsConfig,
+    /// Cancelled when shutdown begins: open streams (events, MCP) end.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -983,7 +983,7 @@ fetch("{api}/api/tasks", {{
 }
 
 /// Serve `page` at `/` on a port of its own (another origin than the API).
-async fn serve_page(page: String) -> String {
+pub async fn serve_page(page: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let app = axum::Router::new().route(

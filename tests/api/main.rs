@@ -5,6 +5,7 @@ mod helpers;
 
 mod attacks;
 mod auth;
+mod changes;
 mod citus;
 mod cli;
 mod conditional;

@@ -1,0 +1,425 @@
+//! Changes and live updates (SPEC 15): the changes feed, the event stream
+//! and its one-time tickets.
+//!
+//! A stream holds no queue of its own: it waits on its user's place in the
+//! store's [`Hub`](crate::db::changes::Hub), then reads the changes after
+//! its cursor from the database, one page at a time, as fast as the client
+//! reads them (the body is pulled by hyper: a client that stops reading
+//! stops its stream's reads, and the connection's write deadline closes it
+//! if it never reads again). A stream that falls more than
+//! `EVENTS_MAX_BACKLOG` changes behind gets `event: reset` and is closed:
+//! the client fetches the feed and reconnects. Writers never wait for a
+//! stream.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::AppState;
+use super::auth::AuthUser;
+use super::error::{ApiError, Problem};
+use super::openapi::{Detail, ValidationError};
+use super::shape::{BodyKind, JsonCase, camel_keys_bytes};
+use crate::auth::Identity;
+use crate::db::changes::{Refused, Subscription};
+use crate::db::{Change, FeedRead, Store};
+use crate::tasks::changes::{ChangesQuery, cursor};
+
+/// How event streams behave (settings `EVENTS_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct EventsConfig {
+    /// `EVENTS_MAX_BACKLOG`: changes a stream may be behind before `reset`.
+    pub max_backlog: i64,
+    /// `EVENTS_HEARTBEAT_SECONDS`: a comment after this long without events.
+    pub heartbeat: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            max_backlog: 1000,
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// How long a ticket may wait for its stream.
+pub const TICKET_TTL: Duration = Duration::from_secs(60);
+/// A ticket longer than this is refused unread.
+const MAX_TICKET: usize = 2048;
+/// Entries a stream reads per page.
+const STREAM_PAGE: i64 = 100;
+
+const GONE: &str = "The cursor is too old (deleted tasks after it are no longer remembered) or \
+                    is not from this database: drop the local copy and start again with since=0";
+
+/// A change as the feed and the stream write it.
+fn change_json(c: &Change) -> serde_json::Value {
+    match &c.task {
+        Some(task) => json!({ "seq": c.seq, "op": "upsert", "id": c.id, "task": task }),
+        None => json!({ "seq": c.seq, "op": "delete", "id": c.id }),
+    }
+}
+
+/// The event a change is: created (its first version), updated, deleted.
+fn event_name(c: &Change) -> &'static str {
+    match &c.task {
+        Some(t) if t.version == 1 => "task.created",
+        Some(_) => "task.updated",
+        None => "task.deleted",
+    }
+}
+
+/// `GET /api/tasks/changes`: what changed after a cursor.
+#[utoipa::path(
+    get, path = "/tasks/changes", tag = "changes", operation_id = "list_changes",
+    params(
+        ("since" = Option<String>, Query, pattern = "^[0-9]{0,19}$", description = "A cursor from an earlier answer (`cursor`); omitted or `0`: every live task"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most entries in the page (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The user's tasks changed after the cursor (each in its latest state) and tombstones of those deleted, oldest change first", body = ChangesPage),
+        (status = 410, description = "The cursor is older than the tombstones kept (or not of this database): start again from 0", body = Detail),
+        (status = 422, description = "An invalid cursor or limit", body = ValidationError),
+    )
+)]
+pub async fn changes(
+    State(s): State<AppState>,
+    user: AuthUser,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let q = ChangesQuery::parse(uri.query()).map_err(ApiError::invalid)?;
+    let feed = match s.store.changes(user.id(), q.since, q.limit).await? {
+        FeedRead::Page(feed) => feed,
+        FeedRead::Gone => return Err(ApiError::Gone(GONE)),
+    };
+    let body = json!({
+        "changes": feed.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "cursor": feed.cursor.to_string(),
+        "has_more": feed.has_more,
+    });
+    Ok(BodyKind::Other.mark(Json(body).into_response()))
+}
+
+/// A page of the changes feed (SPEC 15).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ChangesPage {
+    changes: Vec<ChangeEntry>,
+    /// Ask with `since=` this next.
+    #[schema(example = "42")]
+    cursor: String,
+    /// More changes wait: ask again at once.
+    has_more: bool,
+}
+
+/// One entry of the feed: a task's latest state, or its tombstone.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ChangeEntry {
+    /// The number of the task's last change.
+    seq: i64,
+    /// `upsert` (the task is as `task` says) or `delete` (gone).
+    #[schema(pattern = "^(upsert|delete)$")]
+    op: String,
+    /// The task's id.
+    id: i64,
+    /// The task (upserts only).
+    task: Option<crate::tasks::model::Task>,
+}
+
+/// A ticket for `GET /api/events?ticket=…`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    /// Use once, within `expires_in` seconds.
+    pub ticket: String,
+    #[schema(example = 60)]
+    pub expires_in: u64,
+}
+
+/// `POST /api/events/ticket`: a one-time ticket for a browser's
+/// `EventSource`, which cannot send the `Authorization` header.
+#[utoipa::path(
+    post, path = "/events/ticket", tag = "changes", operation_id = "create_event_ticket",
+    responses((status = 200, description = "A ticket for one stream, valid 60 s; the stream it opens ends when this request's token expires", body = Ticket))
+)]
+pub async fn ticket(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
+    let random: [u8; 32] = rand::random();
+    let ticket = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(user.id()),
+        URL_SAFE_NO_PAD.encode(random)
+    );
+    let now = chrono::Utc::now().timestamp();
+    let expires = now + TICKET_TTL.as_secs() as i64;
+    let token_expires = user.0.expires_at.unwrap_or(i64::MAX);
+    s.store
+        .create_ticket(user.id(), &hash(&ticket), expires, token_expires)
+        .await?;
+    let body = Ticket {
+        ticket,
+        expires_in: TICKET_TTL.as_secs(),
+    };
+    Ok(BodyKind::Other.mark(Json(body).into_response()))
+}
+
+fn hash(ticket: &str) -> String {
+    let digest = Sha256::digest(ticket.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `ticket` query parameter, if any (never logged).
+fn ticket_param(uri: &axum::http::Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "ticket")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Who a ticket is for, and when their token expires; 401 when it is not
+/// a live ticket (used, expired, forged).
+async fn redeem(store: &Store, ticket: &str) -> Result<Identity, ApiError> {
+    let refuse = || {
+        crate::telemetry::auth_failure("bad_ticket");
+        tracing::warn!(reason = "bad_ticket", "authentication failed");
+        ApiError::Unauthorized { token_sent: true }
+    };
+    if ticket.len() > MAX_TICKET {
+        return Err(refuse());
+    }
+    let user = ticket
+        .split_once('.')
+        .and_then(|(u, _)| URL_SAFE_NO_PAD.decode(u).ok())
+        .and_then(|u| String::from_utf8(u).ok())
+        .filter(|u| !u.is_empty() && u.chars().count() <= crate::auth::MAX_USER_ID_CHARS)
+        .ok_or_else(refuse)?;
+    match store.take_ticket(&user, &hash(ticket)).await? {
+        Some(token_expires) => Ok(Identity {
+            user_id: user,
+            email: None,
+            name: None,
+            expires_at: (token_expires != i64::MAX).then_some(token_expires),
+        }),
+        None => Err(refuse()),
+    }
+}
+
+/// `GET /api/events`: Server-Sent Events of the user's changes.
+#[utoipa::path(
+    get, path = "/events", tag = "changes", operation_id = "stream_events",
+    params(
+        ("ticket" = Option<String>, Query, description = "A ticket from `POST /api/events/ticket`, instead of the `Authorization` header (browsers' `EventSource`)"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{0,19}$", description = "The last event's id: the changes after it are sent first"),
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: `id:` the change number, `event:` `task.created`, `task.updated`, `task.deleted` (or `reset`: re-sync from the feed and reconnect), `data:` the change as the feed writes it; a comment every 15 s; the stream ends when the token expires", content_type = "text/event-stream", body = String),
+        (status = 410, description = "`Last-Event-ID` is older than the tombstones kept", body = Detail),
+        (status = 422, description = "An invalid `Last-Event-ID`", body = ValidationError),
+        (status = 429, description = "The user has `EVENTS_MAX_PER_USER` streams open (or the instance `EVENTS_MAX_STREAMS`)", body = Detail),
+    )
+)]
+pub async fn events(State(s): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let (mut parts, _) = req.into_parts();
+    let user = match ticket_param(&parts.uri) {
+        Some(ticket) => {
+            let identity = redeem(&s.store, &ticket).await?;
+            super::auth::admit(&mut parts, &s, identity).await?
+        }
+        // Only the header: a bearer token is never taken from the URL.
+        None => super::auth::authenticate(&mut parts, &s, None).await?,
+    };
+    let last_event_id = match parts.headers.get("last-event-id") {
+        None => None,
+        Some(v) => {
+            let problem = || {
+                Problem::new(
+                    vec![json!("header"), json!("last-event-id")],
+                    "cursor_invalid",
+                    "Input should be an event id this API sent",
+                )
+            };
+            let raw = v.to_str().map_err(|_| ApiError::invalid(vec![problem()]))?;
+            Some(cursor(["header", "last-event-id"], raw).map_err(|p| ApiError::invalid(vec![p]))?)
+        }
+    };
+    // Subscribed before the cursor is read, so that a change committed
+    // between the two still wakes the stream.
+    let subscription = s
+        .store
+        .hub()
+        .subscribe(user.id())
+        .map_err(|r| ApiError::TooMany {
+            detail: match r {
+                Refused::UserFull => {
+                    "Too many open event streams for this user (EVENTS_MAX_PER_USER)"
+                }
+                Refused::InstanceFull => {
+                    "Too many open event streams on this server (EVENTS_MAX_STREAMS)"
+                }
+            },
+            retry_after: Duration::from_secs(5),
+        })?;
+    let (last, purged) = s.store.seqs(user.id()).await?;
+    let cursor = match last_event_id {
+        Some(id) if id > last || (id > 0 && id < purged) => return Err(ApiError::Gone(GONE)),
+        Some(id) => id,
+        None => last,
+    };
+    let ends_at = user.0.expires_at.map(|exp| {
+        let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+        tokio::time::Instant::now() + Duration::from_secs(left as u64)
+    });
+    let follow = Follow {
+        store: s.store.clone(),
+        user: user.id().to_owned(),
+        cursor,
+        subscription,
+        pending: VecDeque::new(),
+        ends_at,
+        shutdown: s.shutdown.clone(),
+        max_backlog: s.events.max_backlog,
+        camel: s.conventions.json_case == JsonCase::Camel,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        f.next().await.map(|event| (Ok::<_, Infallible>(event), f))
+    });
+    let mut headers = HeaderMap::new();
+    // Proxies (nginx) buffer responses unless told not to.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(s.events.heartbeat));
+    Ok((headers, sse).into_response())
+}
+
+/// One stream's state between events.
+struct Follow {
+    store: Store,
+    user: String,
+    /// The last change number sent (or skipped as superseded).
+    cursor: i64,
+    subscription: Subscription,
+    pending: VecDeque<Event>,
+    /// When the token expires.
+    ends_at: Option<tokio::time::Instant>,
+    shutdown: CancellationToken,
+    max_backlog: i64,
+    camel: bool,
+    done: bool,
+}
+
+/// How long a stream waits after a failed read (the database down) before
+/// it reads again.
+const RETRY_READ: Duration = Duration::from_secs(1);
+
+impl Follow {
+    /// The next event, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.done {
+                return None;
+            }
+            match self.read().await {
+                // More to read, or events to send first.
+                Ok(more) if more || !self.pending.is_empty() || self.done => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    // The database is down: keep the stream, read again later
+                    // (the change log holds what happens meanwhile).
+                    tracing::warn!(error = %e, "an event stream could not read its changes; retrying");
+                    if !self.wait(Some(RETRY_READ)).await {
+                        return None;
+                    }
+                    continue;
+                }
+            }
+            if !self.wait(None).await {
+                return None;
+            }
+        }
+    }
+
+    /// Read the next page after the cursor into `pending`; whether there
+    /// may be more to read at once.
+    async fn read(&mut self) -> Result<bool, crate::db::StoreError> {
+        let feed = match self
+            .store
+            .changes(&self.user, self.cursor, STREAM_PAGE)
+            .await?
+        {
+            FeedRead::Page(feed) => feed,
+            FeedRead::Gone => {
+                self.reset("The stream's position is no longer in the change log");
+                return Ok(false);
+            }
+        };
+        if feed.last - self.cursor > self.max_backlog {
+            self.reset("The stream fell too far behind (EVENTS_MAX_BACKLOG)");
+            return Ok(false);
+        }
+        for change in &feed.changes {
+            let mut data = serde_json::to_vec(&change_json(change)).unwrap_or_default();
+            if self.camel
+                && let Some(camel) = camel_keys_bytes(&data)
+            {
+                data = camel;
+            }
+            let name = event_name(change);
+            crate::telemetry::event_sent(name);
+            self.pending.push_back(
+                Event::default()
+                    .id(change.seq.to_string())
+                    .event(name)
+                    .data(String::from_utf8_lossy(&data)),
+            );
+        }
+        self.cursor = feed.cursor;
+        Ok(feed.has_more)
+    }
+
+    /// Send `event: reset` and end the stream.
+    fn reset(&mut self, why: &str) {
+        crate::telemetry::event_sent("reset");
+        let data = json!({ "detail": format!("{why}: fetch the changes feed, then reconnect") });
+        self.pending
+            .push_back(Event::default().event("reset").data(data.to_string()));
+        self.done = true;
+    }
+
+    /// Wait for a change (or `at_most`); `false` when the stream ends
+    /// instead (token expiry, shutdown).
+    async fn wait(&mut self, at_most: Option<Duration>) -> bool {
+        let (ends_at, shutdown) = (self.ends_at, self.shutdown.clone());
+        let expiry = async {
+            match ends_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let timeout = async {
+            match at_most {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.subscription.changed() => true,
+            () = timeout => true,
+            () = expiry => false,
+            () = shutdown.cancelled() => false,
+        }
+    }
+}
