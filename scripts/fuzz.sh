@@ -30,6 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The event stream (GET /api/events) is left out: it answers 200 and then
+# streams until the token expires, which a fuzzer reads as a hung request
+# (tests/api/changes.rs covers its inputs: Last-Event-ID, tickets).
 fuzz() { # name database-url [VAR=value ...: settings of the run]
   local port token name="$1" url="$2"
   shift 2
@@ -48,6 +51,7 @@ fuzz() { # name database-url [VAR=value ...: settings of the run]
     --max-examples "$EXAMPLES" \
     --seed "${FUZZ_SEED:-20261123}" \
     --checks all \
+    --exclude-operation-id stream_events --exclude-operation-id stream_events_scoped \
     --no-color
 }
 

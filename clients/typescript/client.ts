@@ -125,6 +125,53 @@ export class TodoApi {
     return stats;
   }
 
+  /** The changes after `since` (a cursor from the last page; 0 at first). */
+  async changes(q: Query<"list_changes"> = {}, userId?: string): Promise<Body<"list_changes", 200>> {
+    const resp = await this.send("GET", `${TodoApi.prefix(userId)}/tasks/changes${TodoApi.query(q)}`);
+    const page: Body<"list_changes", 200> | Body<"list_changes_scoped", 200> = await resp.json();
+    return page;
+  }
+
+  /** A one-time ticket for `new EventSource(…/api/events?ticket=…)`. */
+  async eventTicket(userId?: string): Promise<Body<"create_event_ticket", 200>> {
+    const resp = await this.send("POST", `${TodoApi.prefix(userId)}/events/ticket`);
+    const ticket: Body<"create_event_ticket", 200> | Body<"create_event_ticket_scoped", 200> = await resp.json();
+    return ticket;
+  }
+
+  /** Follow the event stream with the bearer header (a fetch-based SSE
+   * client); `onChange` gets each change; resolves when the stream ends
+   * (reconnect with the last id returned). */
+  async followEvents(
+    onChange: (event: string, change: components["schemas"]["ChangeEntry"]) => void,
+    lastEventId?: string,
+    userId?: string,
+  ): Promise<string | undefined> {
+    const headers: Record<string, string> = lastEventId ? { "Last-Event-ID": lastEventId } : {};
+    const resp = await this.send("GET", `${TodoApi.prefix(userId)}/events`, undefined, headers);
+    const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let last = lastEventId;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return last;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        let data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("id:")) last = line.slice(3).trim();
+          else if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).trim();
+        }
+        if (data) onChange(event, JSON.parse(data));
+      }
+    }
+  }
+
   async me(): Promise<Body<"me", 200>> {
     return (await this.send("GET", "/api/me")).json();
   }
@@ -161,6 +208,12 @@ export async function tour(api: TodoApi, userId: string): Promise<void> {
   await api.tags(userId);
   const stats: Stats = await api.stats();
   await api.stats(userId);
+  const page = await api.changes({ since: "0", limit: 100 });
+  await api.changes({ since: page.cursor }, userId);
+  const { ticket } = await api.eventTicket();
+  await api.eventTicket(userId);
+  const lastId = await api.followEvents((event, change) => console.log(event, change.seq, change.op, change.task?.title));
+  await api.followEvents(() => {}, lastId, userId);
   const me = await api.me();
   const health = await api.health();
   const metrics = await api.metrics();
@@ -169,5 +222,5 @@ export async function tour(api: TodoApi, userId: string): Promise<void> {
   const titles: string[] = tasks.map((t) => t.title).concat(flipped.tags, tags.map((t) => `${t.name} ${t.count}`));
   const done: boolean = toggled.completed && patched.status === "completed";
   const counted: number = stats.total + stats.by_priority["high"]! + me.tasks.overdue + total;
-  console.log(titles, done, counted, fetched, replaced.updated_at, health.status, metrics.length);
+  console.log(titles, done, counted, fetched, replaced.updated_at, health.status, metrics.length, ticket, page.has_more);
 }

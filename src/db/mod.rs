@@ -459,6 +459,17 @@ pub struct Store {
 /// Expired Idempotency-Key records are swept this many at a time.
 const SWEEP_BATCH: i64 = 1000;
 
+/// A change of a task whose user has no row (erased since this instance
+/// saw them): there is no such task.
+fn missing_user_has_no_task(
+    changed: Result<Option<TaskRow>, StoreError>,
+) -> Result<Option<TaskRow>, StoreError> {
+    match changed {
+        Err(StoreError::MissingUser) => Ok(None),
+        other => other,
+    }
+}
+
 fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
     rows.into_iter().next().map(Task::try_from).transpose()
 }
@@ -711,7 +722,7 @@ impl Store {
         } else {
             let stmt = sql::delete_task(self.dialect, user, id, versions);
             let tombstone = sql::insert_tombstone(self.dialect, user, id, now());
-            self.change(user, stmt, None, vec![tombstone]).await?
+            missing_user_has_no_task(self.change(user, stmt, None, vec![tombstone]).await)?
         };
         self.settle(t, deleted.map(drop)).await
     }
@@ -727,8 +738,7 @@ impl Store {
             None
         } else {
             let write = stmt(self.dialect);
-            self.change(t.user, write, None, Vec::new())
-                .await?
+            missing_user_has_no_task(self.change(t.user, write, None, Vec::new()).await)?
                 .map(Task::try_from)
                 .transpose()?
         };

@@ -239,7 +239,9 @@ pub async fn events(State(s): State<AppState>, req: Request) -> Result<Response,
         None => super::auth::authenticate(&mut parts, &s, None).await?,
     };
     let last_event_id = match parts.headers.get("last-event-id") {
+        // Blank is none (a client with no id yet).
         None => None,
+        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => None,
         Some(v) => {
             let problem = || {
                 Problem::new(

@@ -980,3 +980,60 @@ async fn shutdown_closes_open_mcp_streams() {
     .await;
     assert!(end.is_ok(), "the stream did not end");
 }
+
+/// Event tickets never reach a log (SPEC 15), at the most verbose level,
+/// whether used or refused; and shutdown ends an open event stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_tickets_are_never_logged_and_shutdown_ends_streams() {
+    let secret = "cli-events-secret-that-is-32-bytes-long!";
+    let served = Served::start(&[("BETTER_AUTH_SECRET", secret), ("LOG_LEVEL", "trace")]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let token = todo_api::auth::mint_token(
+        &todo_api::config::Secret::new(secret),
+        "ann",
+        std::time::Duration::from_secs(600),
+        todo_api::auth::UserClaim::Sub,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let ticket: Value = client
+        .post(format!("{base}/api/events/ticket"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = ticket["ticket"].as_str().unwrap().to_owned();
+    let mut url = url::Url::parse(&format!("{base}/api/events")).unwrap();
+    url.query_pairs_mut().append_pair("ticket", &ticket);
+    let resp = client.get(url.clone()).send().await.unwrap();
+    let mut stream = crate::changes::Stream::new(resp);
+    client
+        .post(format!("{base}/api/tasks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "title": "seen live" }))
+        .send()
+        .await
+        .unwrap();
+    let event = stream
+        .next(std::time::Duration::from_secs(10))
+        .await
+        .expect("an event");
+    assert_eq!(event.event, "task.created");
+    // Used again: refused, and logged as a refusal without the ticket.
+    assert_eq!(client.get(url).send().await.unwrap().status(), 401);
+    let (status, seen) = served.finish(seen).await;
+    assert!(status.success(), "{seen:?}");
+    assert!(
+        stream.ends_within(std::time::Duration::from_secs(5)).await,
+        "shutdown ended the stream"
+    );
+    let secret_part = ticket.split_once('.').unwrap().1;
+    let logged = seen.join("\n");
+    assert!(logged.contains("bad_ticket"), "the refusal is logged");
+    assert!(!logged.contains(secret_part), "a ticket reached the log");
+    assert!(!logged.contains(&token), "a token reached the log");
+}
