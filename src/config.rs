@@ -398,6 +398,9 @@ pub struct Config {
     pub events: crate::http::events::EventsConfig,
     /// Where the LISTEN connection goes (PostgreSQL only; `None` on SQLite).
     pub listen_database: Option<sqlx::postgres::PgConnectOptions>,
+    /// `LISTEN_DATABASE_URL` was given (else `listen_database` is
+    /// `DATABASE_URL`'s, unusable when that is a transaction pooler).
+    pub listen_given: bool,
     /// How long tombstones are kept.
     pub tombstone_retention: Duration,
     /// How often tombstones and expired tickets are swept (`None`: never).
@@ -631,6 +634,7 @@ impl Config {
                 heartbeat: Duration::from_secs(s.events_heartbeat_seconds.max(1)),
             },
             listen_database,
+            listen_given: given(&s.listen_database_url).is_some(),
             tombstone_retention: Duration::from_secs(
                 u64::from(s.tombstone_retention_days.max(1)) * 86_400,
             ),

@@ -165,7 +165,22 @@ impl Application {
         // Closes the event streams and the MCP sessions' streams when
         // shutdown begins.
         let stopping = self.state.shutdown.clone();
-        let listener = self.config.listen_database.clone().map(|options| {
+        let listen = self.config.listen_database.clone().filter(|options| {
+            // A transaction pooler cannot hold a LISTEN, and the server
+            // connection it ran on would then deliver notifications to
+            // whichever client it serves next (which sqlx refuses).
+            let pooled = !self.config.listen_given
+                && (self.state.store.through_pooler() || options.get_host().contains("-pooler"));
+            if pooled {
+                tracing::warn!(
+                    "DATABASE_URL goes through a transaction pooler, which cannot LISTEN: event \
+                     streams get this instance's changes only; set LISTEN_DATABASE_URL to a \
+                     direct connection for the changes of other instances"
+                );
+            }
+            !pooled
+        });
+        let listener = listen.map(|options| {
             tokio::spawn(db::changes::listen(
                 options,
                 Arc::clone(self.state.store.hub()),

@@ -276,6 +276,9 @@ pub trait Driver: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Connections open and idle, for `/metrics`.
     fn pool_state(&self) -> PoolState;
+    /// The connections go through a transaction pooler (PostgreSQL only:
+    /// it refused a startup option), which cannot hold a `LISTEN`.
+    fn through_pooler(&self) -> bool;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     /// On a Citus coordinator, each table and whether it is distributed;
     /// `None` on plain PostgreSQL and SQLite.
@@ -533,6 +536,11 @@ impl Store {
 
     pub fn pool_state(&self) -> PoolState {
         self.driver.pool_state()
+    }
+
+    /// The database is reached through a transaction pooler.
+    pub fn through_pooler(&self) -> bool {
+        self.driver.through_pooler()
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -13,6 +13,8 @@ use super::{
 
 pub struct PgDriver {
     pool: Pool<PgConnection>,
+    /// The server refused a startup option: a transaction pooler.
+    pooler: bool,
 }
 
 impl PgDriver {
@@ -30,10 +32,10 @@ impl PgDriver {
         let timed = plain.clone().options([("statement_timeout", ms.as_str())]);
         // One direct connection first: it fails at once when the server
         // refuses, where a pool would keep retrying until its timeout.
-        let opts = match PgConnection::connect_with(&timed).await {
+        let (opts, pooler) = match PgConnection::connect_with(&timed).await {
             Ok(conn) => {
                 conn.close().await?;
-                timed
+                (timed, false)
             }
             Err(e) if refused_startup_option(&e) => {
                 tracing::warn!(
@@ -42,12 +44,13 @@ impl PgDriver {
                      runs it to its end; set statement_timeout on the role or database there"
                 );
                 PgConnection::connect_with(&plain).await?.close().await?;
-                plain
+                (plain, true)
             }
             Err(e) => return Err(e.into()),
         };
         Ok(Self {
             pool: Pool::new(opts, pool),
+            pooler,
         })
     }
 
@@ -62,6 +65,10 @@ impl PgDriver {
 
     fn close_all(&self) {
         self.pool.close();
+    }
+
+    fn through_pooler(&self) -> bool {
+        self.pooler
     }
 }
 

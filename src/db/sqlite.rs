@@ -93,6 +93,10 @@ impl SqliteDriver {
         state
     }
 
+    fn through_pooler(&self) -> bool {
+        false
+    }
+
     fn close_all(&self) {
         self.readers.close();
         if let Some(writer) = &self.writer {

@@ -201,6 +201,10 @@ macro_rules! sqlx_driver {
                 self.pool_state_all()
             }
 
+            fn through_pooler(&self) -> bool {
+                $driver::through_pooler(self)
+            }
+
             async fn ping(&self) -> Result<(), StoreError> {
                 let mut conn = self.pool_for(true).get().await?;
                 let result = sqlx::query::<$db>("SELECT 1")

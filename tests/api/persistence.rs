@@ -16,7 +16,44 @@ crate::both_backends!(
     unreachable_database_is_503_and_health_says_so,
     internal_errors_hide_details_and_carry_the_request_id,
     deleting_a_user_erases_their_tasks_and_they_can_start_again,
+    tasks_from_before_the_changes_migration_are_numbered_in_id_order,
 );
+
+/// Migration 0007 (SPEC 15) on a database with tasks: each user's tasks get
+/// sequence numbers 1, 2, … in id order, and the next change follows them.
+async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: TestApp) {
+    let mut ann = Vec::new();
+    for t in ["one", "two", "three"] {
+        ann.push(app.create_titled("ann", t).await);
+        app.create_titled("bob", t).await;
+    }
+    app.store.close().await;
+    if down_refused_on_citus(&app) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.trim().ends_with("pending  changes")),
+        "{out}"
+    );
+    let again = TestApp::start(&settings(&app.database_url)).await;
+    let page = crate::changes::feed(&again, "ann", "").await;
+    let got: Vec<(i64, i64)> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["seq"].as_i64().unwrap(), c["id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, vec![(1, ann[0]), (2, ann[1]), (3, ann[2])]);
+    assert_eq!(page["cursor"], "3");
+    let id = again.create_titled("ann", "four").await;
+    let next = crate::changes::feed(&again, "ann", "since=3").await;
+    assert_eq!(next["changes"][0]["seq"], 4);
+    assert_eq!(next["changes"][0]["id"], id);
+    assert_eq!(crate::changes::feed(&again, "bob", "").await["cursor"], "3");
+}
 
 async fn writes_survive_a_restart(app: TestApp) {
     let t = app
@@ -410,7 +447,7 @@ async fn exec(app: &TestApp, sql: &str) {
 }
 
 async fn deleting_a_user_erases_their_tasks_and_they_can_start_again(app: TestApp) {
-    app.create_titled("gone", "a").await;
+    let old = app.create_titled("gone", "a").await;
     app.create_titled("kept", "b").await;
     exec(&app, "DELETE FROM users WHERE id = 'gone'").await;
     assert_eq!(
@@ -419,6 +456,18 @@ async fn deleting_a_user_erases_their_tasks_and_they_can_start_again(app: TestAp
         "tasks cascade with the user"
     );
     assert_eq!(app.list("kept", "").await.1, 1);
+    // A write of an erased task is a missing task (not an error).
+    for (method, path) in [
+        (Method::PATCH, format!("/api/tasks/{old}")),
+        (Method::PATCH, format!("/api/tasks/{old}/toggle")),
+        (Method::DELETE, format!("/api/tasks/{old}")),
+    ] {
+        let body = json!({ "title": "x" });
+        let resp = app
+            .call(method.clone(), &path, Some("gone"), Some(&body))
+            .await;
+        assert_eq!(resp.status(), 404, "{method} {path}");
+    }
     // The server still remembers the user; its next write must not fail.
     let t = app.create("gone", json!({ "title": "again" })).await;
     assert_eq!(t["user_id"], "gone");
