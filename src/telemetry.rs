@@ -146,3 +146,8 @@ pub fn event_stream(delta: f64) {
 pub fn event_sent(kind: &'static str) {
     metrics::counter!("events_sent_total", "event" => kind).increment(1);
 }
+
+/// A change's notification to other instances dropped (the queue full).
+pub fn notification_dropped() {
+    metrics::counter!("change_notifications_dropped_total").increment(1);
+}

@@ -21,9 +21,8 @@ use tokio_util::sync::CancellationToken;
 /// The `NOTIFY` channel.
 pub const CHANNEL: &str = "todo_api_changes";
 
-/// A notification's payload is `<seq>:<user id>` (`sql::notify_change`):
+/// A notification's payload is `<seq>:<user id>` (`sql::notify_changes`):
 /// the user and the sequence only, never data (every listener sees it).
-#[cfg(test)]
 fn payload(user: &str, seq: i64) -> String {
     format!("{seq}:{user}")
 }
@@ -154,6 +153,92 @@ impl Drop for Subscription {
     }
 }
 
+/// Changes waiting for their notification; more are dropped (counted):
+/// the other instances' streams then catch up at their next periodic read.
+const NOTIFY_QUEUE: usize = 10_000;
+/// Payloads per `NOTIFY` statement.
+const NOTIFY_BATCH: usize = 500;
+
+enum Notice {
+    Change(String, i64),
+    /// Send everything before this, then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Tells the other instances (PostgreSQL `NOTIFY`) of changes this one
+/// committed: after the commit, in batches, off the request path. A crash
+/// between a commit and its batch (milliseconds) leaves other instances'
+/// streams to find the change at their next periodic read
+/// (`http::events`: a minute at most).
+#[derive(Clone)]
+pub struct Notifier {
+    queue: tokio::sync::mpsc::Sender<Notice>,
+}
+
+impl Notifier {
+    /// Start the sender; `send` runs one batch's statement.
+    pub fn start<F, Fut>(send: F) -> Self
+    where
+        F: Fn(super::sql::Statement) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<u64, super::StoreError>> + Send,
+    {
+        let (queue, mut rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
+        tokio::spawn(async move {
+            let mut batch: HashMap<String, i64> = HashMap::new();
+            let mut flushed = Vec::new();
+            while let Some(first) = rx.recv().await {
+                let mut next = Some(first);
+                while let Some(notice) = next.take() {
+                    match notice {
+                        Notice::Change(user, seq) => {
+                            let newest = batch.entry(user).or_insert(seq);
+                            *newest = (*newest).max(seq);
+                        }
+                        Notice::Flush(done) => flushed.push(done),
+                    }
+                    if batch.len() < NOTIFY_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !batch.is_empty() {
+                    let payloads: Vec<String> = batch
+                        .drain()
+                        .map(|(user, seq)| payload(&user, seq))
+                        .collect();
+                    let json = serde_json::to_string(&payloads).unwrap_or_default();
+                    if let Err(e) = send(super::sql::notify_changes(json)).await {
+                        tracing::warn!(error = %e, changes = payloads.len(),
+                            "could not notify other instances of changes; their streams catch up later");
+                    }
+                }
+                for done in flushed.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// A change committed: notify it soon. Never waits.
+    pub fn notify(&self, user: &str, seq: i64) {
+        if self
+            .queue
+            .try_send(Notice::Change(user.to_owned(), seq))
+            .is_err()
+        {
+            crate::telemetry::notification_dropped();
+        }
+    }
+
+    /// Wait until every change notified so far is sent (shutdown).
+    pub async fn flush(&self) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        if self.queue.send(Notice::Flush(done)).await.is_ok() {
+            let _ = sent.await;
+        }
+    }
+}
+
 /// Longest wait between two attempts to reconnect the listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -247,6 +332,34 @@ mod tests {
         assert_eq!(hub.open(), 2);
         let _c = hub.subscribe("c").unwrap();
         assert!(!hub.users().contains_key("d"));
+    }
+
+    #[tokio::test]
+    async fn notifications_are_batched_newest_per_user_and_flushed() {
+        let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&sent);
+        let notifier = Notifier::start(move |stmt: super::super::sql::Statement| {
+            let seen = Arc::clone(&seen);
+            async move {
+                for arg in stmt.args {
+                    if let super::super::sql::Arg::Text(json) = arg {
+                        let payloads: Vec<String> = serde_json::from_str(&json).unwrap();
+                        seen.lock().unwrap().extend(payloads);
+                    }
+                }
+                Ok(1)
+            }
+        });
+        notifier.notify("a", 1);
+        notifier.notify("a", 2);
+        notifier.notify("b:c", 5);
+        notifier.flush().await;
+        let mut got = sent.lock().unwrap().clone();
+        got.sort();
+        // At most one per user and batch: "a" may have gone as 1 and then 2.
+        assert!(got.contains(&"2:a".to_owned()), "{got:?}");
+        assert!(got.contains(&"5:b:c".to_owned()), "{got:?}");
+        assert!(got.iter().all(|p| parse_payload(p).is_some()), "{got:?}");
     }
 
     #[tokio::test]

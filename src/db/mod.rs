@@ -457,6 +457,8 @@ pub struct Store {
     /// This instance's event streams, told of every change committed here
     /// (and, through `changes::listen`, elsewhere).
     hub: Arc<changes::Hub>,
+    /// PostgreSQL: tells the other instances (`NOTIFY`).
+    notifier: Option<changes::Notifier>,
 }
 
 /// Expired Idempotency-Key records are swept this many at a time.
@@ -480,12 +482,20 @@ fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
 impl Store {
     pub fn new(driver: Arc<dyn Driver>, limits: UserLimits, streams: StreamLimits) -> Self {
         let dialect = driver.dialect();
+        let notifier = (dialect == Dialect::Postgres).then(|| {
+            let driver = Arc::clone(&driver);
+            changes::Notifier::start(move |stmt| {
+                let driver = Arc::clone(&driver);
+                async move { driver.execute(stmt).await }
+            })
+        });
         Self {
             driver,
             dialect,
             gate: gate::UserGate::new(limits.concurrency, limits.wait),
             max_tasks: limits.max_tasks,
             hub: Arc::new(changes::Hub::new(streams.per_user, streams.per_instance)),
+            notifier,
         }
     }
 
@@ -495,18 +505,16 @@ impl Store {
     }
 
     /// Run one change of `user`'s data in its transaction (SPEC 15): the
-    /// user's next number, `write`, `after_row`, `then`, and on PostgreSQL
-    /// the notification; then wake this instance's streams of the user.
+    /// user's next number, `write`, `after_row`, `then`; once committed,
+    /// wake this instance's streams of the user and (PostgreSQL) notify the
+    /// other instances.
     async fn change(
         &self,
         user: &str,
         write: Statement,
         after_row: Option<AfterRow>,
-        mut then: Vec<Statement>,
+        then: Vec<Statement>,
     ) -> Result<Option<TaskRow>, StoreError> {
-        if self.dialect == Dialect::Postgres {
-            then.push(sql::notify_change(user));
-        }
         let change = ChangeTx {
             next_seq: sql::next_seq(self.dialect, user),
             write,
@@ -515,6 +523,9 @@ impl Store {
         };
         Ok(self.driver.change(change).await?.map(|(seq, row)| {
             self.hub.publish(user, seq);
+            if let Some(notifier) = &self.notifier {
+                notifier.notify(user, seq);
+            }
             row
         }))
     }
@@ -551,7 +562,11 @@ impl Store {
         self.driver.migrate(cmd).await
     }
 
+    /// Send the notifications still queued, then close the pool.
     pub async fn close(&self) {
+        if let Some(notifier) = &self.notifier {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notifier.flush()).await;
+        }
         self.driver.close().await
     }
 
@@ -803,6 +818,15 @@ impl Store {
         let (last, purged) = self.read_seqs(user).await?;
         if since > last || (since > 0 && since < purged) {
             return Ok(FeedRead::Gone);
+        }
+        if since == last {
+            // Nothing after the cursor (a stream's periodic read, mostly).
+            return Ok(FeedRead::Page(Feed {
+                changes: Vec::new(),
+                cursor: last,
+                has_more: false,
+                last,
+            }));
         }
         let d = self.dialect;
         let more = limit.saturating_add(1);

@@ -574,14 +574,17 @@ pub fn user_seqs(d: Dialect, user: &str) -> Statement {
     b.finish()
 }
 
-/// The PostgreSQL notification of a change, sent when its transaction
-/// commits (`LISTEN` on other instances). A statement of its own, touching
-/// no table: on Citus it runs on the coordinator, where instances listen.
-pub fn notify_change(user: &str) -> Statement {
+/// The PostgreSQL notifications of changes already committed, one per
+/// payload (`payloads`: a JSON array of `<seq>:<user id>` strings), in one
+/// statement: `NOTIFY` takes a lock that serialises the commits of the
+/// transactions that notify, so changes do not notify in their own
+/// transaction; a batch does, after them (`changes::Notifier`). It names no
+/// table: on Citus the coordinator runs it, where instances listen.
+pub fn notify_changes(payloads: String) -> Statement {
     let mut b = Builder::new(Dialect::Postgres, "SELECT pg_notify('");
-    b.push(super::changes::CHANNEL).push("', CAST(");
-    b.bind(Arg::Seq).push(" AS TEXT) || ':' || ");
-    b.bind(text(user)).push(")");
+    b.push(super::changes::CHANNEL)
+        .push("', p) FROM json_array_elements_text(CAST(");
+    b.bind(Arg::Text(payloads)).push(" AS json)) AS p");
     b.finish()
 }
 

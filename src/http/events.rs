@@ -58,8 +58,10 @@ impl Default for EventsConfig {
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
 /// A ticket longer than this is refused unread.
 const MAX_TICKET: usize = 2048;
-/// Entries a stream reads per page.
-const STREAM_PAGE: i64 = 100;
+/// Entries a stream reads per page: at most this many events wait in a
+/// stream's memory for a client that stopped reading (a task's JSON is at
+/// most a few KB).
+const STREAM_PAGE: i64 = 25;
 
 const GONE: &str = "The cursor is too old (deleted tasks after it are no longer remembered) or \
                     is not from this database: drop the local copy and start again with since=0";
@@ -320,9 +322,19 @@ struct Follow {
     done: bool,
 }
 
+/// Longest a stream waits without reading: a minute, and up to half a
+/// minute more at random (the read costs one indexed query when nothing
+/// changed).
+fn catch_up() -> Duration {
+    Duration::from_millis(60_000 + rand::random_range(0..30_000))
+}
+
 /// How long a stream waits after a failed read (the database down) before
-/// it reads again.
-const RETRY_READ: Duration = Duration::from_secs(1);
+/// it reads again: a second, and up to a second more at random, so that
+/// the streams of an instance do not all come back at once.
+fn retry_read() -> Duration {
+    Duration::from_millis(1000 + rand::random_range(0..1000))
+}
 
 impl Follow {
     /// The next event, or `None` when the stream ends.
@@ -342,13 +354,16 @@ impl Follow {
                     // The database is down: keep the stream, read again later
                     // (the change log holds what happens meanwhile).
                     tracing::warn!(error = %e, "an event stream could not read its changes; retrying");
-                    if !self.wait(Some(RETRY_READ)).await {
+                    if !self.wait(retry_read()).await {
                         return None;
                     }
                     continue;
                 }
             }
-            if !self.wait(None).await {
+            // Woken by a change, or after a while anyway: a change whose
+            // notification was lost (its instance crashed right after the
+            // commit, a LISTEN connection silently gone) is found then.
+            if !self.wait(catch_up()).await {
                 return None;
             }
         }
@@ -401,9 +416,9 @@ impl Follow {
         self.done = true;
     }
 
-    /// Wait for a change (or `at_most`); `false` when the stream ends
+    /// Wait for a change or `at_most`; `false` when the stream ends
     /// instead (token expiry, shutdown).
-    async fn wait(&mut self, at_most: Option<Duration>) -> bool {
+    async fn wait(&mut self, at_most: Duration) -> bool {
         let (ends_at, shutdown) = (self.ends_at, self.shutdown.clone());
         let expiry = async {
             match ends_at {
@@ -411,12 +426,7 @@ impl Follow {
                 None => std::future::pending().await,
             }
         };
-        let timeout = async {
-            match at_most {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timeout = tokio::time::sleep(at_most);
         tokio::select! {
             () = self.subscription.changed() => true,
             () = timeout => true,

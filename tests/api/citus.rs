@@ -148,7 +148,7 @@ async fn every_store_statement_routes_to_one_shard() {
         ("stats", sql::stats(d, user, now)),
         ("tagged", sql::tagged(d, user)),
         ("sweep_keys", sql::sweep_keys(d, now, 1000)),
-        // SPEC 15. (`notify_change` names no table: the coordinator runs it.)
+        // SPEC 15. (`notify_changes` names no table: the coordinator runs it.)
         ("next_seq", sql::next_seq(d, user)),
         ("user_seqs", sql::user_seqs(d, user)),
         ("insert_tombstone", sql::insert_tombstone(d, user, id, now)),

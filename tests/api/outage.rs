@@ -29,6 +29,10 @@ fn postgres(action: &str) {
     assert!(status.success(), "pg_ctlcluster {action}: {status}");
 }
 
+/// The tests that restart PostgreSQL take turns (they run in one process,
+/// and one's restart would land in the middle of the other).
+static RESTARTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Debug, Clone)]
 struct Outcome {
     status: u16,
@@ -41,6 +45,7 @@ struct Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts PostgreSQL: run alone with --ignored (CI does)"]
 async fn a_postgres_restart_under_load_is_503_then_recovers_losing_nothing() {
+    let _turn = RESTARTS.lock().await;
     let Some(app) = TestApp::spawn(Backend::Postgres, "outage::restart").await else {
         return;
     };
@@ -330,6 +335,7 @@ async fn follow_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts PostgreSQL: run alone with --ignored (CI does)"]
 async fn a_postgres_restart_during_streaming_misses_no_change_outage() {
+    let _turn = RESTARTS.lock().await;
     let Some(a) = TestApp::spawn(Backend::Postgres, "outage::streams").await else {
         return;
     };
