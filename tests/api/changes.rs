@@ -451,31 +451,30 @@ async fn old_tombstones_are_swept_and_older_cursors_are_gone(app: TestApp) {
 async fn the_stream_sends_each_change_as_an_event(app: TestApp) {
     let mut ann = stream(&app, "ann").await;
     let mut bob = stream(&app, "bob").await;
+    // Each write's event is awaited before the next write: a task changed
+    // again before its stream read it is sent once, in its latest state.
+    let mut events = Vec::new();
     let id = app.create_titled("ann", "live").await;
-    app.call(
-        Method::PATCH,
-        &format!("/api/tasks/{id}"),
-        Some("ann"),
-        Some(&json!({ "title": "edited" })),
-    )
-    .await;
-    app.call(
-        Method::PATCH,
-        &format!("/api/tasks/{id}/toggle"),
-        Some("ann"),
-        None,
-    )
-    .await;
-    let resp = app
-        .call(
-            Method::DELETE,
-            &format!("/api/tasks/{id}"),
-            Some("ann"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 204);
-    let events = ann.take(4, Duration::from_secs(10)).await;
+    events.push(ann.next(Duration::from_secs(10)).await.expect("created"));
+    let writes = [
+        (
+            Method::PATCH,
+            format!("/api/tasks/{id}"),
+            Some(json!({ "title": "edited" })),
+            200,
+        ),
+        (Method::PATCH, format!("/api/tasks/{id}/toggle"), None, 200),
+        (Method::DELETE, format!("/api/tasks/{id}"), None, 204),
+    ];
+    for (method, path, body, status) in writes {
+        let resp = app.call(method, &path, Some("ann"), body.as_ref()).await;
+        assert_eq!(resp.status(), status, "{path}");
+        events.push(
+            ann.next(Duration::from_secs(10))
+                .await
+                .expect("an event per write"),
+        );
+    }
     let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         kinds,
@@ -792,34 +791,29 @@ async fn concurrent_writers_are_seen_once_in_order(app: TestApp) {
     );
 }
 
-/// Streams whose clients never read do not slow writers: the same writes
-/// run at least half as fast with 5 stalled streams open as without.
+/// Streams whose clients never read do not slow writers: with 4 stalled
+/// streams on Ann (their events pile up unread), Ann's writes run at least
+/// half as fast as Carl's (no streams), the two interleaved so that both
+/// meet the same load.
 async fn a_stalled_reader_does_not_slow_writers(app: TestApp) {
-    async fn rate(app: &TestApp) -> f64 {
-        let body = json!({ "title": "x", "description": "d".repeat(1000) });
-        let started = Instant::now();
-        for _ in 0..150 {
-            app.create("ann", body.clone()).await;
-        }
-        150.0 / started.elapsed().as_secs_f64()
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(open(&app, "ann", None).await);
     }
-    let without = rate(&app).await;
-    let stalled: Vec<reqwest::Response> = {
-        let mut v = Vec::new();
-        for _ in 0..2 {
-            v.push(open(&app, "ann", None).await);
+    let body = json!({ "title": "x", "description": "d".repeat(1000) });
+    let (mut ann, mut carl) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..150 {
+        for (user, took) in [("ann", &mut ann), ("carl", &mut carl)] {
+            let started = Instant::now();
+            app.create(user, body.clone()).await;
+            *took += started.elapsed();
         }
-        for _ in 0..2 {
-            v.push(open(&app, "bob", None).await);
-        }
-        v
-    };
-    let with = rate(&app).await;
+    }
     assert!(
-        with >= without * 0.5,
-        "writes/s with stalled streams {with:.0}, without {without:.0}"
+        ann <= carl * 2,
+        "150 writes took {ann:?} with stalled streams, {carl:?} without"
     );
-    // The stalled streams are still open and get everything once read.
+    // The stalled streams are still open and have everything once read.
     let mut one = Stream::new(stalled.into_iter().next().unwrap());
     let first = one.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(first.event, "task.created");
