@@ -180,13 +180,29 @@ impl Application {
             }
             !pooled
         });
-        let listener = listen.map(|options| {
-            tokio::spawn(db::changes::listen(
-                options,
-                Arc::clone(self.state.store.hub()),
-                stopping.clone(),
-            ))
-        });
+        let listener = match listen {
+            Some(options) => {
+                let (ready, listening) = tokio::sync::oneshot::channel();
+                let task = tokio::spawn(db::changes::listen(
+                    options,
+                    Arc::clone(self.state.store.hub()),
+                    stopping.clone(),
+                    ready,
+                ));
+                // Listening before serving, so that no change made elsewhere
+                // after this instance's first answer goes unheard (if the
+                // database is slow to answer, serve anyway: the listener
+                // keeps trying, and streams catch up once it is in place).
+                if tokio::time::timeout(LISTEN_READY_WITHIN, listening)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the LISTEN connection is not in place yet; serving anyway");
+                }
+                Some(task)
+            }
+            None => None,
+        };
         let change_sweeper = self.config.tombstone_sweep.map(|every| {
             tokio::spawn(sweep_changes(
                 store.clone(),
@@ -258,6 +274,9 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 }
+
+/// Longest start-up waits for the LISTEN connection before serving.
+const LISTEN_READY_WITHIN: Duration = Duration::from_secs(5);
 
 /// Longest a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

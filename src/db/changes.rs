@@ -247,7 +247,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// cannot `LISTEN`: `LISTEN_DATABASE_URL` names a direct one). When it is
 /// lost it reconnects with backoff, then wakes every stream so that each
 /// catches up from the change log: nothing committed meanwhile is missed.
-pub async fn listen(options: PgConnectOptions, hub: std::sync::Arc<Hub>, stop: CancellationToken) {
+/// `listening` is told once the first `LISTEN` is in place.
+pub async fn listen(
+    options: PgConnectOptions,
+    hub: std::sync::Arc<Hub>,
+    stop: CancellationToken,
+    listening: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut listening = Some(listening);
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(5))
@@ -280,6 +287,9 @@ pub async fn listen(options: PgConnectOptions, hub: std::sync::Arc<Hub>, stop: C
         // `try_recv` would reconnect by itself; this loop does, so that it
         // knows when to catch up.
         listener.eager_reconnect(false);
+        if let Some(ready) = listening.take() {
+            let _ = ready.send(());
+        }
         if was_down {
             tracing::info!("the LISTEN connection is back; streams catch up");
             hub.wake_all();

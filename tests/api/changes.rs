@@ -897,7 +897,7 @@ async fn a_write_on_one_instance_reaches_a_stream_on_another() {
     let b = second_instance(&a).await;
     let mut on_b = stream(&b, "ann").await;
     let mut bob_on_b = stream(&b, "bob").await;
-    // B's listener may still be connecting: a first write until it is heard.
+    // B listens before it serves (startup waits for its LISTEN).
     let mut latencies = Vec::new();
     let mut seen = HashSet::new();
     for i in 0..10 {
