@@ -646,7 +646,8 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
                 })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        // Long enough for a loaded Citus cluster to acknowledge a few dozen.
+        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
         served.signal("KILL");
         for writer in writers {
             writer.await.unwrap();
