@@ -66,10 +66,17 @@ const STREAM_PAGE: i64 = 25;
 const GONE: &str = "The cursor is too old (deleted tasks after it are no longer remembered) or \
                     is not from this database: drop the local copy and start again with since=0";
 
-/// A change as the feed and the stream write it.
-fn change_json(c: &Change) -> serde_json::Value {
+/// A change as the feed and the stream write it; its task as every task
+/// body is, `is_completed` included when `RESPONSE_IS_COMPLETED` is on.
+fn change_json(c: &Change, is_completed: bool) -> serde_json::Value {
     match &c.task {
-        Some(task) => json!({ "seq": c.seq, "op": "upsert", "id": c.id, "task": task }),
+        Some(t) => {
+            let mut task = json!(t);
+            if is_completed {
+                task["is_completed"] = json!(t.completed);
+            }
+            json!({ "seq": c.seq, "op": "upsert", "id": c.id, "task": task })
+        }
         None => json!({ "seq": c.seq, "op": "delete", "id": c.id }),
     }
 }
@@ -107,7 +114,11 @@ pub async fn changes(
         FeedRead::Gone => return Err(ApiError::Gone(GONE)),
     };
     let body = json!({
-        "changes": feed.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "changes": feed
+            .changes
+            .iter()
+            .map(|c| change_json(c, s.conventions.is_completed))
+            .collect::<Vec<_>>(),
         "cursor": feed.cursor.to_string(),
         "has_more": feed.has_more,
     });
@@ -293,6 +304,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> Result<Response,
         shutdown: s.shutdown.clone(),
         max_backlog: s.events.max_backlog,
         camel: s.conventions.json_case == JsonCase::Camel,
+        is_completed: s.conventions.is_completed,
         done: false,
     };
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
@@ -319,6 +331,7 @@ struct Follow {
     shutdown: CancellationToken,
     max_backlog: i64,
     camel: bool,
+    is_completed: bool,
     done: bool,
 }
 
@@ -388,7 +401,8 @@ impl Follow {
             return Ok(false);
         }
         for change in &feed.changes {
-            let mut data = serde_json::to_vec(&change_json(change)).unwrap_or_default();
+            let mut data =
+                serde_json::to_vec(&change_json(change, self.is_completed)).unwrap_or_default();
             if self.camel
                 && let Some(camel) = camel_keys_bytes(&data)
             {

@@ -830,6 +830,21 @@ both_backends!(
     a_stalled_reader_does_not_slow_writers,
 );
 
+/// The feed and the stream write tasks as every task body is written
+/// (here `JSON_CASE=camel`, `RESPONSE_IS_COMPLETED=true`).
+async fn changes_follow_the_output_conventions(app: TestApp) {
+    let mut s = stream(&app, "ann").await;
+    let id = app.create_titled("ann", "shaped").await;
+    let page = feed(&app, "ann", "").await;
+    assert_eq!(page["hasMore"], false, "{page}");
+    let task = &page["changes"][0]["task"];
+    assert_eq!(task["id"], id);
+    assert_eq!(task["isCompleted"], false, "{page}");
+    assert!(task["createdAt"].is_string(), "{page}");
+    let event = s.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(event.data["task"]["isCompleted"], false, "{:?}", event.data);
+}
+
 /// Tests with settings of their own, on both databases.
 macro_rules! both_with {
     ($($name:ident => $tweak:expr),* $(,)?) => {
@@ -862,6 +877,10 @@ both_with!(
     a_stream_that_falls_behind_is_reset => |s| s.events_max_backlog = 5,
     streams_are_capped_per_user => |s| s.events_max_per_user = 2,
     the_stream_ends_when_its_token_expires_and_beats_meanwhile => |s| s.events_heartbeat_seconds = 1,
+    changes_follow_the_output_conventions => |s| {
+        s.json_case = todo_api::config::JsonCase::Camel;
+        s.response_is_completed = true;
+    },
 );
 
 /// The `LISTEN` connection of an instance on `database_url`: direct, or
