@@ -112,6 +112,15 @@ pub struct Settings {
     pub db_pool_size: u32,
     #[arg(long, global = true, env = "DB_MAX_OVERFLOW", default_value_t = 20)]
     pub db_max_overflow: u32,
+    /// PostgreSQL: shared connections the reads are pipelined on, besides
+    /// the pool (0: reads use the pool).
+    #[arg(
+        long,
+        global = true,
+        env = "DB_PIPELINE_CONNECTIONS",
+        default_value_t = 4
+    )]
+    pub db_pipeline_connections: u32,
     /// trace, debug, info, warn, error (or a tracing filter).
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -470,10 +479,10 @@ impl Config {
         let database = DatabaseUrl::parse(&s.database_url)?;
         let listen_database = match (&database, given(&s.listen_database_url)) {
             (DatabaseUrl::Sqlite(_), _) => None,
-            (DatabaseUrl::Postgres(opts), None) => Some(opts.clone()),
-            (DatabaseUrl::Postgres(_), Some(url)) => {
+            (DatabaseUrl::Postgres(opts, _), None) => Some(opts.clone()),
+            (DatabaseUrl::Postgres(..), Some(url)) => {
                 match DatabaseUrl::parse_for("LISTEN_DATABASE_URL", url)? {
-                    DatabaseUrl::Postgres(opts) => Some(opts),
+                    DatabaseUrl::Postgres(opts, _) => Some(opts),
                     DatabaseUrl::Sqlite(_) => {
                         return Err(fail(
                             "LISTEN_DATABASE_URL",
@@ -502,7 +511,7 @@ impl Config {
             (None, false) => None,
         };
         let sessions = match sessions {
-            Some((_, DatabaseUrl::Postgres(opts))) => Some(SessionSettings {
+            Some((_, DatabaseUrl::Postgres(opts, _))) => Some(SessionSettings {
                 database: opts,
                 cache_ttl: Duration::from_secs(s.better_auth_session_cache_seconds),
             }),
@@ -607,6 +616,7 @@ impl Config {
                 max_connections: s.db_pool_size + s.db_max_overflow,
                 acquire_timeout: Duration::from_secs(5),
                 statement_timeout: Duration::from_millis(s.statement_timeout_ms.max(1)),
+                pipeline_connections: s.db_pipeline_connections.min(64),
             },
             user_limits: crate::db::UserLimits {
                 concurrency: s.user_db_concurrency,

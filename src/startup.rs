@@ -44,7 +44,7 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
             Err(e) => {
                 let what = match &config.database {
                     DatabaseUrl::Sqlite(_) => "SQLite",
-                    DatabaseUrl::Postgres(_) => "PostgreSQL",
+                    DatabaseUrl::Postgres(..) => "PostgreSQL",
                 };
                 return Err(anyhow::anyhow!(
                     "DATABASE_URL: {what} database unreachable after {CONNECT_ATTEMPTS} attempts: {e}"

@@ -8,6 +8,7 @@
 pub mod changes;
 mod gate;
 mod migrate;
+mod pipeline;
 mod pool;
 mod postgres;
 pub mod sql;
@@ -36,6 +37,9 @@ use url::DatabaseUrl;
 pub enum StoreError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// From a pipelined read connection (`pipeline`).
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]
@@ -85,12 +89,20 @@ impl StoreError {
                         // PostgreSQL class 08 (connection), 57P (shutdown),
                         // 53300 (too many connections), 57014 (cancelled:
                         // the statement timeout).
-                        code.starts_with("08")
-                            || code.starts_with("57P")
-                            || code == "53300"
-                            || code == "57014"
+                        unavailable_code(&code)
                     }
                 })
+            }
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| unavailable_code(c.code()))
+                    // No answer from the database: connecting, I/O, TLS.
+                    || (e.as_db_error().is_none()
+                        && std::error::Error::source(e).is_some_and(|s| {
+                            s.is::<std::io::Error>() || s.is::<rustls::Error>()
+                        }))
+                    || e.to_string().starts_with("error connecting")
+                    || e.to_string().starts_with("timeout")
             }
             StoreError::ConnectTimeout
             | StoreError::PoolTimedOut
@@ -111,6 +123,12 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// PostgreSQL class 08 (connection), 57P (shutdown), 53300 (too many
+/// connections), 57014 (cancelled: the statement timeout).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "57014"
 }
 
 /// A task as stored; decoded the same way from either database, by column
@@ -293,6 +311,9 @@ pub struct PoolOptions {
     pub acquire_timeout: std::time::Duration,
     /// Longest one statement may run (then it is cancelled: a 503).
     pub statement_timeout: std::time::Duration,
+    /// PostgreSQL: shared connections reads are pipelined on
+    /// (`DB_PIPELINE_CONNECTIONS`; 0: reads use the pool too).
+    pub pipeline_connections: u32,
 }
 
 /// What one user may cost the database.
@@ -376,7 +397,42 @@ pub async fn connect(
 ) -> Result<Store, StoreError> {
     let driver: Arc<dyn Driver> = match url {
         DatabaseUrl::Sqlite(opts) => Arc::new(sqlite::SqliteDriver::connect(opts, pool).await?),
-        DatabaseUrl::Postgres(opts) => Arc::new(postgres::PgDriver::connect(opts, pool).await?),
+        DatabaseUrl::Postgres(opts, pipelined) => {
+            let pg = postgres::PgDriver::connect(opts, pool).await?;
+            let through_pooler = Driver::through_pooler(&pg);
+            let writes: Arc<dyn Driver> = Arc::new(pg);
+            match pipelined {
+                // A transaction pooler may hand each pipelined statement to
+                // another server connection (and prepared statements with
+                // it): reads use the pool there.
+                Some(config) if pool.pipeline_connections > 0 && !through_pooler => {
+                    let reads = pipeline::Pipeline::new(
+                        config,
+                        pool.pipeline_connections as usize,
+                        pool.statement_timeout,
+                        pool.acquire_timeout,
+                    );
+                    match reads.open().await {
+                        Ok(()) => {
+                            tracing::info!(
+                                connections = pool.pipeline_connections,
+                                "reads are pipelined on shared connections"
+                            );
+                            Arc::new(pipeline::Pipelined::new(writes, reads))
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                error = %e,
+                                "the pipelined read connections could not be opened \
+                                 (the pool's could): reads use the pool"
+                            );
+                            writes
+                        }
+                    }
+                }
+                _ => writes,
+            }
+        }
     };
     Ok(Store::new(driver, limits, streams))
 }

@@ -39,6 +39,12 @@ pub struct Statement {
     pub args: Vec<Arg>,
     /// It only reads (SQLite runs it on a reading connection).
     pub read_only: bool,
+    /// A read whose cost a page bounds, whatever the user's data (an
+    /// index range, a key): it may queue on a shared pipelined connection
+    /// (PostgreSQL, `db::pipeline`). A scan (a text search, counting a
+    /// filter) runs on a connection of its own, so that it holds up no one
+    /// else's reads.
+    pub light: bool,
 }
 
 impl Statement {
@@ -58,6 +64,7 @@ struct Builder {
     sql: String,
     args: Vec<Arg>,
     read_only: bool,
+    light: bool,
 }
 
 impl Builder {
@@ -68,14 +75,24 @@ impl Builder {
             sql: sql.to_owned(),
             args: Vec::new(),
             read_only: false,
+            light: false,
         }
     }
 
-    /// A statement that only reads.
+    /// A statement that only reads, at a cost a page bounds.
     fn query(dialect: Dialect, sql: &str) -> Self {
         Self {
             read_only: true,
+            light: true,
             ..Self::new(dialect, sql)
+        }
+    }
+
+    /// A statement that only reads, and may scan many rows.
+    fn scan(dialect: Dialect, sql: &str) -> Self {
+        Self {
+            light: false,
+            ..Self::query(dialect, sql)
         }
     }
 
@@ -100,6 +117,7 @@ impl Builder {
             sql: self.sql,
             args: self.args,
             read_only: self.read_only,
+            light: self.light,
         }
     }
 }
@@ -512,6 +530,9 @@ fn order_by(f: &ListFilter) -> &'static str {
     }
 }
 
+/// A list page past this many tasks is a scan ([`Statement::light`]).
+const DEEP_OFFSET: i64 = 1000;
+
 pub fn list_tasks(
     d: Dialect,
     user: &str,
@@ -520,7 +541,14 @@ pub fn list_tasks(
     offset: i64,
     now: DateTime<Utc>,
 ) -> Statement {
-    let mut b = Builder::query(d, "SELECT ");
+    // A text or tag filter scans the user's tasks; a deep page walks past
+    // every task before it.
+    let scans = f.q.is_some() || !f.tags.is_empty() || offset > DEEP_OFFSET;
+    let mut b = if scans {
+        Builder::scan(d, "SELECT ")
+    } else {
+        Builder::query(d, "SELECT ")
+    };
     b.push(TASK_COLUMNS);
     push_filter(&mut b, user, f, now);
     b.push(order_by(f));
@@ -530,14 +558,14 @@ pub fn list_tasks(
 }
 
 pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::query(d, "SELECT COUNT(*)");
+    let mut b = Builder::scan(d, "SELECT COUNT(*)");
     push_filter(&mut b, user, f, now);
     b.finish()
 }
 
 /// One row per (priority, category, completed, overdue) group of a user's tasks.
 pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::query(
+    let mut b = Builder::scan(
         d,
         "SELECT priority, category, completed, \
          (due_date IS NOT NULL AND due_date < ",
@@ -552,7 +580,7 @@ pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
 /// The stored tags of each of a user's tagged tasks, oldest first
 /// (`GET /api/tags` counts them).
 pub fn tagged(d: Dialect, user: &str) -> Statement {
-    let mut b = Builder::query(d, "SELECT tags FROM tasks WHERE user_id = ");
+    let mut b = Builder::scan(d, "SELECT tags FROM tasks WHERE user_id = ");
     b.bind(text(user));
     b.push(" AND tag_keys <> '' ORDER BY id");
     b.finish()
@@ -630,7 +658,7 @@ pub fn tombstones(d: Dialect, user: &str, since: i64, upto: i64, limit: i64) -> 
 /// Users with tombstones deleted before `before` (the periodic cleanup),
 /// at most `batch` of them.
 pub fn users_with_old_tombstones(d: Dialect, before: DateTime<Utc>, batch: i64) -> Statement {
-    let mut b = Builder::query(
+    let mut b = Builder::scan(
         d,
         "SELECT DISTINCT user_id FROM task_tombstones WHERE deleted_at < ",
     );

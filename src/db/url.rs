@@ -20,7 +20,11 @@ pub struct UrlError {
 #[derive(Clone)]
 pub enum DatabaseUrl {
     Sqlite(SqliteConnectOptions),
-    Postgres(PgConnectOptions),
+    /// sqlx's options, and the same for tokio-postgres (the pipelined
+    /// reads, `db::pipeline`) when it can connect as the URL asks: `None`
+    /// for a verified certificate (`verify-ca`, `verify-full`,
+    /// `sslrootcert`) or a client certificate, which only sqlx does.
+    Postgres(PgConnectOptions, Option<Box<tokio_postgres::Config>>),
 }
 
 /// Never prints the password the options hold.
@@ -28,7 +32,7 @@ impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(o) => write!(f, "Sqlite({})", o.get_filename().display()),
-            DatabaseUrl::Postgres(o) => write!(
+            DatabaseUrl::Postgres(o, _) => write!(
                 f,
                 "Postgres({}@{}:{}/{})",
                 o.get_username(),
@@ -133,17 +137,26 @@ impl DatabaseUrl {
         if !pairs.is_empty() {
             url.query_pairs_mut().extend_pairs(pairs);
         }
-        PgConnectOptions::from_str(url.as_str())
-            .map(DatabaseUrl::Postgres)
-            .map_err(|e| {
-                bad(&format!(
-                    "invalid PostgreSQL URL: {}",
-                    e.to_string().replace(raw, "…")
-                ))
+        let sqlx = PgConnectOptions::from_str(url.as_str()).map_err(|e| {
+            bad(&format!(
+                "invalid PostgreSQL URL: {}",
+                e.to_string().replace(raw, "…")
+            ))
+        })?;
+        let pipelined = tokio_postgres::Config::from_str(url.as_str())
+            .ok()
+            .filter(|_| {
+                use sqlx::postgres::PgSslMode::{Disable, Prefer, Require};
+                matches!(sqlx.get_ssl_mode(), Disable | Prefer | Require)
+                    && !url
+                        .query_pairs()
+                        .any(|(k, _)| matches!(&*k, "sslrootcert" | "sslcert" | "sslkey"))
             })
+            .map(Box::new);
+        Ok(DatabaseUrl::Postgres(sqlx, pipelined))
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, DatabaseUrl::Postgres(_))
+        matches!(self, DatabaseUrl::Postgres(..))
     }
 }

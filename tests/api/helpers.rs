@@ -179,6 +179,7 @@ pub fn settings(database_url: &str) -> Settings {
         // Small pools: many tests run at once against one PostgreSQL server.
         db_pool_size: 2,
         db_max_overflow: 3,
+        db_pipeline_connections: 2,
         ..Settings::default()
     }
 }

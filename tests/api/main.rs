@@ -22,6 +22,7 @@ mod mcp;
 mod metrics;
 mod outage;
 mod persistence;
+mod pipeline;
 mod ratelimit;
 mod sessions;
 mod tasks;

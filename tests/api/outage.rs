@@ -195,12 +195,16 @@ async fn a_postgres_restart_under_load_is_503_then_recovers_losing_nothing() {
 /// More requests than connections: they queue for a connection, and are
 /// answered 503 with `Retry-After` once the pool's acquire timeout (5 s)
 /// passes; never an unbounded wait. One connection, held by a PATCH that
-/// waits on a row lock taken from outside.
+/// waits on a row lock taken from outside. (Pipelined reads do not queue
+/// for the pool at all: `pipeline::writers_blocked_on_a_row_lock_…`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_queues_then_answers_503() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, "outage::pool", |s| {
         s.db_pool_size = 1;
         s.db_max_overflow = 0;
+        // Reads on the pool too (as through a pooler): pipelined, they
+        // would not wait for it.
+        s.db_pipeline_connections = 0;
         // The PATCH waits on the lock longer than the default statement
         // timeout would let it (that limit has its own test).
         s.statement_timeout_ms = 30_000;

@@ -493,15 +493,23 @@ async fn neon_and_sqlalchemy_style_postgres_urls_connect_over_tls() {
         let id = app.create_titled("u", "over TLS").await;
         assert_eq!(app.get_task("u", id).await.status(), 200, "{url}");
         let pool = crate::helpers::pg_pool(&admin).await;
-        let all_tls: Option<bool> = sqlx::query_scalar(
-            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.application_name = $1",
+        let (all_tls, open): (Option<bool>, i64) = sqlx::query_as(
+            "SELECT bool_and(s.ssl), COUNT(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
         )
         .bind(&tag)
         .fetch_one(&pool)
         .await
         .unwrap();
         assert_eq!(all_tls, Some(true), "the API's connections use TLS: {url}");
+        // The pool's and the 2 pipelined read connections (the test
+        // settings' DB_PIPELINE_CONNECTIONS), unless through a pooler.
+        if !app.store.through_pooler() {
+            assert!(
+                open >= 3,
+                "the pipelined connections are among them: {open}"
+            );
+        }
         app.store.close().await;
     }
 }
