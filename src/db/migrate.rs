@@ -63,12 +63,14 @@ pub(super) async fn postgres(
 /// The tables Citus shards, each by its user column, all co-located with
 /// `users` (so a user's rows, and every statement about them, are on one
 /// worker). `users` first: the others' foreign keys point at it.
-pub const DISTRIBUTED: [(&str, &str); 5] = [
+pub const DISTRIBUTED: [(&str, &str); 7] = [
     ("users", "id"),
     ("tasks", "user_id"),
     ("idempotency_keys", "user_id"),
     ("task_tombstones", "user_id"),
     ("event_tickets", "user_id"),
+    ("task_counts", "user_id"),
+    ("task_due_days", "user_id"),
 ];
 
 async fn citus_installed(conn: &mut PgConnection) -> Result<bool, StoreError> {

@@ -225,8 +225,10 @@ pub struct KeyRow {
     pub response_body: Option<String>,
 }
 
-/// Makes a statement from the row a change wrote, to run in its transaction.
-pub type AfterRow = Box<dyn FnOnce(&TaskRow) -> Result<Statement, StoreError> + Send>;
+/// Makes statements from the row a change wrote (and the task as it was,
+/// when the change read it first), to run in its transaction.
+pub type AfterRow =
+    Box<dyn FnOnce(Option<&TaskRow>, &TaskRow) -> Result<Vec<Statement>, StoreError> + Send>;
 
 /// One change of a user's data, run in one transaction (SPEC 15): the
 /// user's next number, then the write and what commits with it, each
@@ -235,10 +237,14 @@ pub struct ChangeTx {
     /// Takes the user's next number ([`sql::next_seq`]); no row: the user's
     /// row is missing ([`StoreError::MissingUser`]).
     pub next_seq: Statement,
+    /// Read next ([`sql::lock_task`]): the task as it was, for `after_row`;
+    /// no row: there is no such task, and nothing is written.
+    pub before: Option<Statement>,
     /// The write, returning the task's row; no row: nothing changed, the
     /// transaction is rolled back and the number is not used.
     pub write: Statement,
-    /// Made from the written row (an Idempotency-Key record), run next.
+    /// Made from the written row (the counts, an Idempotency-Key record),
+    /// run next.
     pub after_row: Option<AfterRow>,
     /// Run last: a tombstone, the notification.
     pub then: Vec<Statement>,
@@ -250,7 +256,6 @@ pub struct StatsRow {
     pub priority: i16,
     pub category: String,
     pub completed: bool,
-    pub past_due: bool,
     pub n: i64,
 }
 
@@ -531,6 +536,38 @@ fn missing_user_has_no_task(
     }
 }
 
+/// How a change moves its task in the user's counts (`sql::recount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recount {
+    /// It does not (a PATCH of title, description or tags).
+    Not,
+    Created,
+    Deleted,
+    /// Only `completed`, to the other value.
+    Toggled,
+    /// It may: the task as it was is read (and locked) first.
+    Read,
+}
+
+/// The counts' statements of a change, made from the row it wrote (a
+/// delete: the row deleted) and the task as it was.
+fn recount(d: Dialect, user: &str, how: Recount) -> AfterRow {
+    let user = user.to_owned();
+    Box::new(move |before: Option<&TaskRow>, row: &TaskRow| {
+        let now = sql::Counted::of(row);
+        Ok(match how {
+            Recount::Not => Vec::new(),
+            Recount::Created => sql::recount(d, &user, None, Some(&now)),
+            Recount::Deleted => sql::recount(d, &user, Some(&now), None),
+            Recount::Toggled => sql::recount(d, &user, Some(&now.toggled()), Some(&now)),
+            Recount::Read => {
+                let was = before.map(sql::Counted::of);
+                sql::recount(d, &user, was.as_ref(), Some(&now))
+            }
+        })
+    })
+}
+
 fn first(rows: Vec<TaskRow>) -> Result<Option<Task>, StoreError> {
     rows.into_iter().next().map(Task::try_from).transpose()
 }
@@ -567,12 +604,14 @@ impl Store {
     async fn change(
         &self,
         user: &str,
+        before: Option<Statement>,
         write: Statement,
         after_row: Option<AfterRow>,
         then: Vec<Statement>,
     ) -> Result<Option<TaskRow>, StoreError> {
         let change = ChangeTx {
             next_seq: sql::next_seq(self.dialect, user),
+            before,
             write,
             after_row,
             then,
@@ -648,7 +687,11 @@ impl Store {
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
-        match self.change(user, stmt, None, Vec::new()).await? {
+        let counts = recount(self.dialect, user, Recount::Created);
+        match self
+            .change(user, None, stmt, Some(counts), Vec::new())
+            .await?
+        {
             Some(row) => Task::try_from(row),
             None => Err(StoreError::TaskLimit),
         }
@@ -703,19 +746,25 @@ impl Store {
         let _turn = self.gate.enter(user).await?;
         let insert = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let (dialect, user_, key_) = (self.dialect, user.to_owned(), key.to_owned());
-        let record: AfterRow = Box::new(move |row: &TaskRow| {
+        let counts = recount(self.dialect, user, Recount::Created);
+        let record: AfterRow = Box::new(move |before, row: &TaskRow| {
+            let mut then = counts(before, row)?;
             let task = Task::try_from(row.clone())?;
             let body = response(&task).map_err(StoreError::Corrupt)?;
-            Ok(sql::record_key(
+            then.push(sql::record_key(
                 dialect,
                 &user_,
                 &key_,
                 task.id,
                 task.version,
                 body,
-            ))
+            ));
+            Ok(then)
         });
-        match self.change(user, insert, Some(record), Vec::new()).await? {
+        match self
+            .change(user, None, insert, Some(record), Vec::new())
+            .await?
+        {
             Some(row) => Task::try_from(row),
             None => Err(StoreError::TaskLimit),
         }
@@ -752,7 +801,7 @@ impl Store {
     ) -> Result<Write<Task>, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
-        self.write_task(t, |d| sql::replace_task(d, t, input, now()))
+        self.write_task(t, Recount::Read, |d| sql::replace_task(d, t, input, now()))
             .await
     }
 
@@ -773,7 +822,13 @@ impl Store {
                 Some(task) => Write::Done(task),
             });
         }
-        self.write_task(t, |d| sql::patch_task(d, t, patch, now()))
+        // Only a change of these moves the task in its user's counts.
+        let moves = patch.completed.is_some()
+            || patch.priority.is_some()
+            || patch.category.is_some()
+            || patch.due_date.is_some();
+        let counts = if moves { Recount::Read } else { Recount::Not };
+        self.write_task(t, counts, |d| sql::patch_task(d, t, patch, now()))
             .await
     }
 
@@ -785,7 +840,8 @@ impl Store {
     ) -> Result<Write<Task>, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
-        self.write_task(t, |d| sql::toggle_task(d, t, now())).await
+        self.write_task(t, Recount::Toggled, |d| sql::toggle_task(d, t, now()))
+            .await
     }
 
     pub async fn delete_task(
@@ -801,7 +857,11 @@ impl Store {
         } else {
             let stmt = sql::delete_task(self.dialect, user, id, versions);
             let tombstone = sql::insert_tombstone(self.dialect, user, id, now());
-            missing_user_has_no_task(self.change(user, stmt, None, vec![tombstone]).await)?
+            let counts = recount(self.dialect, user, Recount::Deleted);
+            let deleted = self
+                .change(user, None, stmt, Some(counts), vec![tombstone])
+                .await;
+            missing_user_has_no_task(deleted)?
         };
         self.settle(t, deleted.map(drop)).await
     }
@@ -810,14 +870,19 @@ impl Store {
     async fn write_task(
         &self,
         t: Target<'_>,
+        counts: Recount,
         stmt: impl FnOnce(Dialect) -> Statement,
     ) -> Result<Write<Task>, StoreError> {
         // An `If-Match` naming no version of ours cannot match: skip the write.
         let row = if t.versions.is_some_and(<[i64]>::is_empty) {
             None
         } else {
-            let write = stmt(self.dialect);
-            missing_user_has_no_task(self.change(t.user, write, None, Vec::new()).await)?
+            let d = self.dialect;
+            let write = stmt(d);
+            let before = (counts == Recount::Read).then(|| sql::lock_task(d, t.user, t.id));
+            let after = (counts != Recount::Not).then(|| recount(d, t.user, counts));
+            let changed = self.change(t.user, before, write, after, Vec::new()).await;
+            missing_user_has_no_task(changed)?
                 .map(Task::try_from)
                 .transpose()?
         };
@@ -1008,10 +1073,22 @@ impl Store {
         let total = if returned < limit && (returned > 0 || q.offset == 0) {
             q.offset.saturating_add(returned)
         } else {
-            let stmt = sql::count_tasks(self.dialect, user, &q.filter, now);
-            self.driver.fetch_count(stmt).await?
+            self.count(user, &q.filter, now).await?
         };
         Ok(Page { tasks, total })
+    }
+
+    /// How many tasks a filter matches: from the user's counts when it is
+    /// only status, priority and category, else counted.
+    async fn count(
+        &self,
+        user: &str,
+        f: &crate::tasks::list::ListFilter,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let stmt = sql::counted_total(self.dialect, user, f)
+            .unwrap_or_else(|| sql::count_tasks(self.dialect, user, f, now));
+        self.driver.fetch_count(stmt).await
     }
 
     /// How many tasks of the filtered list are completed (an envelope shows
@@ -1023,8 +1100,7 @@ impl Store {
             crate::tasks::list::StatusFilter::Pending => return Ok(0),
             _ => crate::tasks::list::StatusFilter::Completed,
         };
-        let stmt = sql::count_tasks(self.dialect, user, &filter, now());
-        self.driver.fetch_count(stmt).await
+        self.count(user, &filter, now()).await
     }
 
     /// The user's tags with the number of tasks carrying each, by name
@@ -1049,9 +1125,14 @@ impl Store {
 
     pub async fn stats(&self, user: &str) -> Result<Stats, StoreError> {
         let _turn = self.gate.enter(user).await?;
+        let d = self.dialect;
         let rows = self
             .driver
-            .fetch_stats(sql::stats(self.dialect, user, now()))
+            .fetch_stats(sql::counted_groups(d, user))
+            .await?;
+        let overdue = self
+            .driver
+            .fetch_count(sql::overdue(d, user, now()))
             .await?;
         let mut s = Stats {
             total: 0,
@@ -1062,15 +1143,13 @@ impl Store {
             by_priority: Priority::ALL.iter().map(|p| (p.as_str(), 0)).collect(),
             by_category: Category::ALL.iter().map(|c| (c.as_str(), 0)).collect(),
         };
+        s.overdue = overdue;
         for r in rows {
             s.total += r.n;
             if r.completed {
                 s.completed += r.n;
             } else {
                 s.pending += r.n;
-                if r.past_due {
-                    s.overdue += r.n;
-                }
             }
             if let Some(p) = Priority::from_rank(r.priority) {
                 *s.by_priority.entry(p.as_str()).or_default() += r.n;

@@ -96,7 +96,14 @@ impl Pipeline {
         config.channel_binding(tokio_postgres::config::ChannelBinding::Disable);
         config.connect_timeout(connect_timeout);
         let ms = statement_timeout.as_millis().max(1);
-        config.options(&format!("-c statement_timeout={ms}"));
+        // After the URL's own `options`, so that ours is the one that holds.
+        let options = match config.get_options() {
+            Some(given) if !given.trim().is_empty() => {
+                format!("{given} -c statement_timeout={ms}")
+            }
+            _ => format!("-c statement_timeout={ms}"),
+        };
+        config.options(options);
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Disable => Tls::Off,
             _ => Tls::Unverified(tokio_postgres_rustls::MakeRustlsConnect::new(unverified())),
@@ -390,7 +397,6 @@ impl Driver for Pipelined {
                 priority: r.try_get("priority")?,
                 category: r.try_get("category")?,
                 completed: r.try_get("completed")?,
-                past_due: r.try_get("past_due")?,
                 n: r.try_get("n")?,
             })
         })

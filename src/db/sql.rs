@@ -169,9 +169,9 @@ pub fn upsert_user(
 }
 
 /// Insert a task unless the user has `max_tasks` already: then no row is
-/// returned. The count stops at `max_tasks` index entries, so it costs a
-/// small user nothing and the largest allowed user a bounded walk of their
-/// own index. On Citus this one statement touches one shard but is pulled
+/// returned. The user's tasks are read from their counts (`task_counts`,
+/// a few rows whatever their number; the change's lock on the users row
+/// makes it exact). On Citus this one statement touches one shard but is pulled
 /// through the coordinator (an `INSERT … SELECT` that takes an identity
 /// value is never pushed down); the routed alternative, a capped count
 /// then `INSERT … VALUES`, lost an acknowledged write during a shard move
@@ -184,11 +184,9 @@ pub fn insert_task(
     max_tasks: u32,
 ) -> Statement {
     let mut b = task_insert(d, user, t, now);
-    b.push(" WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE user_id = ")
+    b.push(" WHERE (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM task_counts WHERE user_id = ")
         .bind(text(user));
-    b.push(" LIMIT ").bind(Arg::Int(i64::from(max_tasks)));
-    b.push(") AS owned) < ")
-        .bind(Arg::Int(i64::from(max_tasks)));
+    b.push(") < ").bind(Arg::Int(i64::from(max_tasks)));
     b.push(" RETURNING ").push(TASK_COLUMNS);
     b.finish()
 }
@@ -563,20 +561,6 @@ pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -
     b.finish()
 }
 
-/// One row per (priority, category, completed, overdue) group of a user's tasks.
-pub fn stats(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::scan(
-        d,
-        "SELECT priority, category, completed, \
-         (due_date IS NOT NULL AND due_date < ",
-    );
-    b.bind(Arg::Time(now));
-    b.push(") AS past_due, COUNT(*) AS n FROM tasks WHERE user_id = ")
-        .bind(text(user));
-    b.push(" GROUP BY priority, category, completed, past_due");
-    b.finish()
-}
-
 /// The stored tags of each of a user's tagged tasks, oldest first
 /// (`GET /api/tags` counts them).
 pub fn tagged(d: Dialect, user: &str) -> Statement {
@@ -829,4 +813,187 @@ mod tests {
         );
         assert_eq!(s.args.len(), s.sql.matches('$').count());
     }
+}
+
+/// Where a task stands in its user's counts (migration 0008): its group
+/// in `task_counts`, and while pending, the UTC day it is due
+/// (`task_due_days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub priority: i16,
+    pub category: String,
+    pub completed: bool,
+    pub due_day: Option<i64>,
+}
+
+/// Days since 1970-01-01 of `t`'s UTC date.
+pub fn due_day(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+impl Counted {
+    pub fn of(row: &super::TaskRow) -> Self {
+        Self {
+            priority: row.priority,
+            category: row.category.clone(),
+            completed: row.completed,
+            due_day: row.due_date.map(due_day),
+        }
+    }
+
+    /// The same task with `completed` the other way.
+    pub fn toggled(&self) -> Self {
+        Self {
+            completed: !self.completed,
+            ..self.clone()
+        }
+    }
+
+    fn pending_due_day(&self) -> Option<i64> {
+        self.due_day.filter(|_| !self.completed)
+    }
+}
+
+/// Add `delta` to `key`'s entry, one entry per key.
+fn tally<K: PartialEq>(into: &mut Vec<(K, i64)>, key: K, delta: i64) {
+    match into.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += delta,
+        None => into.push((key, delta)),
+    }
+}
+
+/// The statements that move one task from `before` to `after` in its
+/// user's counts (`None`: no task: a create, a delete); none when both
+/// stand in the same place. Each table gets one upsert of every row it
+/// changes (a row not there yet starts at 0).
+pub fn recount(
+    d: Dialect,
+    user: &str,
+    before: Option<&Counted>,
+    after: Option<&Counted>,
+) -> Vec<Statement> {
+    let mut groups: Vec<((i16, &str, bool), i64)> = Vec::new();
+    let mut days: Vec<(i64, i64)> = Vec::new();
+    for (c, delta) in [(before, -1), (after, 1)] {
+        let Some(c) = c else { continue };
+        tally(
+            &mut groups,
+            (c.priority, c.category.as_str(), c.completed),
+            delta,
+        );
+        if let Some(day) = c.pending_due_day() {
+            tally(&mut days, day, delta);
+        }
+    }
+    groups.retain(|(_, n)| *n != 0);
+    days.retain(|(_, n)| *n != 0);
+    let mut out = Vec::new();
+    if !groups.is_empty() {
+        let mut b = Builder::new(
+            d,
+            "INSERT INTO task_counts (user_id, priority, category, completed, n) VALUES ",
+        );
+        for (i, ((priority, category, completed), n)) in groups.into_iter().enumerate() {
+            b.push(if i == 0 { "(" } else { ", (" });
+            b.bind(text(user)).push(", ");
+            b.bind(Arg::SmallInt(priority)).push(", ");
+            b.bind(text(category)).push(", ");
+            b.bind(Arg::Bool(completed)).push(", ");
+            b.bind(Arg::Int(n)).push(")");
+        }
+        b.push(
+            " ON CONFLICT (user_id, priority, category, completed) \
+             DO UPDATE SET n = task_counts.n + excluded.n",
+        );
+        out.push(b.finish());
+    }
+    if !days.is_empty() {
+        let mut b = Builder::new(d, "INSERT INTO task_due_days (user_id, due_day, n) VALUES ");
+        for (i, (day, n)) in days.into_iter().enumerate() {
+            b.push(if i == 0 { "(" } else { ", (" });
+            b.bind(text(user)).push(", ");
+            b.bind(Arg::Int(day)).push(", ");
+            b.bind(Arg::Int(n)).push(")");
+        }
+        b.push(" ON CONFLICT (user_id, due_day) DO UPDATE SET n = task_due_days.n + excluded.n");
+        out.push(b.finish());
+    }
+    out
+}
+
+/// The user's counted groups (the stats).
+pub fn counted_groups(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::query(
+        d,
+        "SELECT priority, category, completed, n FROM task_counts \
+         WHERE user_id = ",
+    );
+    b.bind(text(user)).push(" AND n <> 0");
+    b.finish()
+}
+
+/// The user's pending tasks due before `now`: the counted days before
+/// today's, and today's tasks due before `now` (one day's index range).
+pub fn overdue(d: Dialect, user: &str, now: DateTime<Utc>) -> Statement {
+    let today = due_day(now);
+    let midnight = DateTime::<Utc>::from_timestamp(today * 86_400, 0).unwrap_or(now);
+    let mut b = Builder::query(
+        d,
+        "SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM task_due_days WHERE user_id = ",
+    );
+    b.bind(text(user))
+        .push(" AND due_day < ")
+        .bind(Arg::Int(today));
+    b.push(") + (SELECT COUNT(*) FROM tasks WHERE user_id = ")
+        .bind(text(user));
+    b.push(" AND due_date >= ").bind(Arg::Time(midnight));
+    b.push(" AND due_date < ").bind(Arg::Time(now));
+    b.push(" AND completed = ").bind(Arg::Bool(false));
+    // PostgreSQL sums a BIGINT as a NUMERIC.
+    b.push(") AS BIGINT)");
+    b.finish()
+}
+
+/// The total of a list whose filter is only status, priority and
+/// category, from the counts; `None` for any other filter (it counts).
+pub fn counted_total(d: Dialect, user: &str, f: &ListFilter) -> Option<Statement> {
+    if f.due_before.is_some() || f.due_after.is_some() || f.overdue.is_some() {
+        return None;
+    }
+    if f.q.is_some() || !f.tags.is_empty() {
+        return None;
+    }
+    let mut b = Builder::query(
+        d,
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM task_counts WHERE user_id = ",
+    );
+    b.bind(text(user));
+    match f.status {
+        StatusFilter::All => {}
+        StatusFilter::Pending => {
+            b.push(" AND completed = ").bind(Arg::Bool(false));
+        }
+        StatusFilter::Completed => {
+            b.push(" AND completed = ").bind(Arg::Bool(true));
+        }
+    }
+    if let Some(p) = f.priority {
+        b.push(" AND priority = ").bind(Arg::SmallInt(p.rank()));
+    }
+    if let Some(c) = f.category {
+        b.push(" AND category = ").bind(text(c.as_str()));
+    }
+    Some(b.finish())
+}
+
+/// A task's row, locked until its change commits (PostgreSQL): what a
+/// write that may move it in the counts read first.
+pub fn lock_task(d: Dialect, user: &str, id: i64) -> Statement {
+    let mut b = Builder::new(d, "SELECT ");
+    b.push(TASK_COLUMNS).push(" FROM tasks");
+    where_task(&mut b, user, id);
+    if d == Dialect::Postgres {
+        b.push(" FOR UPDATE");
+    }
+    b.finish()
 }

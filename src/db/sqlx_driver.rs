@@ -103,6 +103,19 @@ macro_rules! sqlx_driver {
                         else {
                             return Err(StoreError::MissingUser);
                         };
+                        let before = match change.before {
+                            Some(read) => {
+                                let args = arguments(read.args)?;
+                                let was = sqlx::query_as_with::<$db, TaskRow, _>(&read.sql, args)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                if was.is_none() {
+                                    return Ok(None);
+                                }
+                                was
+                            }
+                            None => None,
+                        };
                         let write = change.write.numbered(seq);
                         let args = arguments(write.args)?;
                         let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&write.sql, args)
@@ -111,7 +124,10 @@ macro_rules! sqlx_driver {
                         else {
                             return Ok(None);
                         };
-                        let after = change.after_row.map(|make| make(&row)).transpose()?;
+                        let after = match change.after_row {
+                            Some(make) => make(before.as_ref(), &row)?,
+                            None => Vec::new(),
+                        };
                         for next in after.into_iter().chain(change.then) {
                             let Statement { sql, args, .. } = next.numbered(seq);
                             let args = arguments(args)?;

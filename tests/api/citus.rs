@@ -104,6 +104,7 @@ async fn every_store_statement_routes_to_one_shard() {
          &overdue=false&q=milk&tag=a&tag=b&sort=due_date&order=asc&limit=10&offset=5",
     ))
     .unwrap();
+    let counted = ListQuery::parse(Some("status=pending&priority=high&category=work")).unwrap();
     let statements: Vec<(&str, Statement)> = vec![
         (
             "upsert_user",
@@ -145,7 +146,13 @@ async fn every_store_statement_routes_to_one_shard() {
             "count_tasks, every filter",
             sql::count_tasks(d, user, &full.filter, now),
         ),
-        ("stats", sql::stats(d, user, now)),
+        ("counted_groups", sql::counted_groups(d, user)),
+        ("overdue", sql::overdue(d, user, now)),
+        (
+            "counted_total, by status, priority and category",
+            sql::counted_total(d, user, &counted.filter).expect("counted"),
+        ),
+        ("lock_task", sql::lock_task(d, user, id)),
         ("tagged", sql::tagged(d, user)),
         ("sweep_keys", sql::sweep_keys(d, now, 1000)),
         // SPEC 15. (`notify_changes` names no table: the coordinator runs it.)
@@ -167,6 +174,17 @@ async fn every_store_statement_routes_to_one_shard() {
         ("take_ticket", sql::take_ticket(d, user, "h", 1)),
         ("sweep_tickets", sql::sweep_tickets(d, 1, 1000)),
     ];
+    // A toggle's counts (two groups and a due day) and a create's.
+    let was = sql::Counted {
+        priority: 1,
+        category: "work".into(),
+        completed: false,
+        due_day: Some(20_000),
+    };
+    let mut statements = statements;
+    for stmt in sql::recount(d, user, Some(&was), Some(&was.toggled())) {
+        statements.push(("recount", stmt));
+    }
     let mut multi = Vec::new();
     for (name, stmt) in &statements {
         let plan = explain(&mut conn, stmt).await;

@@ -9,6 +9,7 @@ mod changes;
 mod citus;
 mod cli;
 mod conditional;
+mod counts;
 mod docs;
 mod errors;
 mod frontends;

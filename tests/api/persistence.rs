@@ -17,6 +17,7 @@ crate::both_backends!(
     internal_errors_hide_details_and_carry_the_request_id,
     deleting_a_user_erases_their_tasks_and_they_can_start_again,
     tasks_from_before_the_changes_migration_are_numbered_in_id_order,
+    tasks_from_before_the_counts_migration_are_counted,
 );
 
 /// Migration 0007 (SPEC 15) on a database with tasks: each user's tasks get
@@ -32,6 +33,8 @@ async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: T
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // 0008 (counts), then 0007.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
     assert!(ok, "{err}");
     assert!(
@@ -53,6 +56,82 @@ async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: T
     assert_eq!(next["changes"][0]["seq"], 4);
     assert_eq!(next["changes"][0]["id"], id);
     assert_eq!(crate::changes::feed(&again, "bob", "").await["cursor"], "3");
+}
+
+/// Migration 0008 (issue 17) on a database with tasks: the counts it
+/// fills in from them are what counting the tasks gives (totals, stats,
+/// overdue), and every later change keeps them so.
+async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
+    let past = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let future = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let mut ids = Vec::new();
+    for (i, (priority, category, due)) in [
+        ("high", "work", Some(&past)),
+        ("high", "work", Some(&past)),
+        ("low", "home", Some(&future)),
+        ("medium", "personal", None),
+        ("low", "work", Some(&past)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body =
+            json!({ "title": format!("t{i}"), "priority": priority, "category": category });
+        if let Some(due) = due {
+            body["due_date"] = json!(due);
+        }
+        ids.push(app.create("ann", body).await["id"].as_i64().unwrap());
+    }
+    let toggled = app
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{}/toggle", ids[4]),
+            Some("ann"),
+            None,
+        )
+        .await;
+    assert_eq!(toggled.status(), 200);
+    app.create_titled("bob", "bob's").await;
+    let before = app.stats("ann").await;
+    assert_eq!(before["total"], 5);
+    assert_eq!(before["completed"], 1);
+    assert_eq!(before["overdue"], 2, "{before}");
+    app.store.close().await;
+    if down_refused_on_citus(&app) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.trim().ends_with("pending  counts")),
+        "{out}"
+    );
+    let again = TestApp::start(&settings(&app.database_url)).await;
+    assert_eq!(again.stats("ann").await, before, "filled in from the tasks");
+    assert_eq!(again.stats("bob").await["total"], 1);
+    assert_eq!(again.list("ann", "limit=1").await.1, 5);
+    assert_eq!(
+        again
+            .list("ann", "limit=1&status=pending&priority=high")
+            .await
+            .1,
+        2
+    );
+    // A change after it moves the counts on from there.
+    let moved = again
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{}", ids[0]),
+            Some("ann"),
+            Some(&json!({ "priority": "low", "due_date": future })),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let after = again.stats("ann").await;
+    assert_eq!(after["by_priority"]["high"], 1);
+    assert_eq!(after["by_priority"]["low"], 3);
+    assert_eq!(after["overdue"], 1, "{after}");
 }
 
 async fn writes_survive_a_restart(app: TestApp) {
@@ -182,10 +261,14 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
         "{out}"
     );
     assert!(
-        lines.iter().any(|l| l.ends_with("pending  changes")),
+        lines.iter().any(|l| l.ends_with("applied  changes")),
         "{out}"
     );
-    for _ in 0..6 {
+    assert!(
+        lines.iter().any(|l| l.ends_with("pending  counts")),
+        "{out}"
+    );
+    for _ in 0..7 {
         let (ok, _, err) = run(&["migrate", "down"]).await;
         assert!(ok, "{err}");
     }
@@ -215,7 +298,7 @@ async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
     }
     let dir = tempfile::tempdir().unwrap();
     // Back to the schema before tags (no tags columns), with the row.
-    for _ in 0..4 {
+    for _ in 0..5 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }
@@ -309,7 +392,7 @@ async fn tasks_keep_their_ids_and_data_when_keyed_by_user(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }

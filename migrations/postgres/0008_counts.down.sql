@@ -1,0 +1,2 @@
+DROP TABLE task_due_days;
+DROP TABLE task_counts;

@@ -1,0 +1,250 @@
+//! Per-user counts (issue 17): totals, stats and the task limit are read
+//! from counts kept in each change's transaction, not counted. Whatever
+//! the writes (every kind, concurrent, refused), the counts must say what
+//! counting the tasks says.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+crate::both_backends!(
+    counts_follow_every_kind_of_change,
+    the_task_limit_holds_under_concurrent_creates,
+);
+
+/// The stats as counted from the user's whole list.
+async fn counted_from_the_list(app: &TestApp, user: &str) -> Value {
+    let (tasks, total) = app.list(user, "limit=100").await;
+    assert_eq!(tasks.len() as i64, total);
+    let now = chrono::Utc::now();
+    let mut by_priority = json!({ "low": 0, "medium": 0, "high": 0 });
+    let mut by_category = serde_json::Map::new();
+    let (mut completed, mut overdue) = (0, 0);
+    for t in &tasks {
+        let done = t["completed"].as_bool().unwrap();
+        completed += i64::from(done);
+        let due = t["due_date"]
+            .as_str()
+            .map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());
+        if !done && due.is_some_and(|d| d < now) {
+            overdue += 1;
+        }
+        let p = t["priority"].as_str().unwrap();
+        by_priority[p] = json!(by_priority[p].as_i64().unwrap() + 1);
+        let c = t["category"].as_str().unwrap().to_owned();
+        let n = by_category.get(&c).and_then(Value::as_i64).unwrap_or(0);
+        by_category.insert(c, json!(n + 1));
+    }
+    json!({
+        "total": total,
+        "completed": completed,
+        "pending": total - completed,
+        "overdue": overdue,
+        "by_priority": by_priority,
+        "by_category": by_category,
+    })
+}
+
+/// The stats endpoint agrees with counting, category by category (the
+/// endpoint also lists categories without tasks, as 0).
+async fn assert_counts_agree(app: &TestApp, user: &str) {
+    let stats = app.stats(user).await;
+    let truth = counted_from_the_list(app, user).await;
+    for key in ["total", "completed", "pending", "overdue", "by_priority"] {
+        assert_eq!(stats[key], truth[key], "{key}: {stats} vs counted {truth}");
+    }
+    for (category, n) in stats["by_category"].as_object().unwrap() {
+        let counted = truth["by_category"].get(category).and_then(Value::as_i64);
+        assert_eq!(
+            n.as_i64(),
+            Some(counted.unwrap_or(0)),
+            "{category}: {stats}"
+        );
+    }
+    // Totals of filters the counts answer, on a page too short to tell.
+    for filter in [
+        "status=pending",
+        "status=completed",
+        "priority=high",
+        "category=work",
+        "status=pending&priority=low&category=home",
+    ] {
+        let (tasks, _) = app.list(user, &format!("limit=100&{filter}")).await;
+        let (_, total) = app.list(user, &format!("limit=1&{filter}")).await;
+        assert_eq!(total, tasks.len() as i64, "X-Total-Count of {filter}");
+    }
+}
+
+async fn counts_follow_every_kind_of_change(app: TestApp) {
+    let app = Arc::new(app);
+    let past = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let soon = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let mut ids = Vec::new();
+    for (i, (priority, category, due)) in [
+        ("high", "work", Some(&past)),
+        ("low", "home", Some(&soon)),
+        ("medium", "personal", Some(&later)),
+        ("low", "work", None),
+        ("high", "home", Some(&past)),
+        ("medium", "work", Some(&soon)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body =
+            json!({ "title": format!("t{i}"), "priority": priority, "category": category });
+        if let Some(due) = due {
+            body["due_date"] = json!(due);
+        }
+        ids.push(app.create("a", body).await["id"].as_i64().unwrap());
+    }
+    // User B's tasks are counted apart.
+    app.create(
+        "b",
+        json!({ "title": "b", "priority": "high", "category": "work" }),
+    )
+    .await;
+    assert_counts_agree(&app, "a").await;
+
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let app = Arc::clone(&app);
+        async move {
+            app.call(method, &path, Some("a"), body.as_ref())
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    // A keyed create, and its replay (counted once).
+    for _ in 0..2 {
+        let resp = app
+            .client
+            .post(app.url("/api/tasks"))
+            .bearer_auth(app.token("a"))
+            .header("Idempotency-Key", "counted-once")
+            .json(&json!({ "title": "keyed", "category": "home", "due_date": past }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    // 9 toggles of one task at once: it ends completed, counted once.
+    let toggles =
+        (0..9).map(|_| call(Method::PATCH, format!("/api/tasks/{}/toggle", ids[0]), None));
+    for status in futures::future::join_all(toggles).await {
+        assert_eq!(status, 200);
+    }
+    // PATCHes that move a task (priority, category, due date, completed)
+    // and one that does not; a PUT; a stale If-Match that changes nothing.
+    let moves = [
+        json!({ "priority": "high", "category": "personal" }),
+        json!({ "due_date": later }),
+        json!({ "completed": true }),
+        json!({ "title": "renamed only" }),
+        json!({ "due_date": null }),
+    ];
+    for (i, body) in moves.into_iter().enumerate() {
+        let status = call(
+            Method::PATCH,
+            format!("/api/tasks/{}", ids[1 + i % 4]),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let put = json!({ "title": "put", "priority": "low", "category": "other", "due_date": past });
+    assert_eq!(
+        call(Method::PUT, format!("/api/tasks/{}", ids[5]), Some(put)).await,
+        200
+    );
+    let stale = app
+        .client
+        .patch(app.url(&format!("/api/tasks/{}", ids[2])))
+        .bearer_auth(app.token("a"))
+        .header("If-Match", "\"999\"")
+        .json(&json!({ "priority": "low" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    // Deletes, one twice; B cannot delete or move A's tasks.
+    assert_eq!(
+        call(Method::DELETE, format!("/api/tasks/{}", ids[3]), None).await,
+        204
+    );
+    assert_eq!(
+        call(Method::DELETE, format!("/api/tasks/{}", ids[3]), None).await,
+        404
+    );
+    let b_delete = app
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{}", ids[4]),
+            Some("b"),
+            None,
+        )
+        .await;
+    assert_eq!(b_delete.status(), 404);
+    let b_toggle = app
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{}/toggle", ids[4]),
+            Some("b"),
+            None,
+        )
+        .await;
+    assert_eq!(b_toggle.status(), 404);
+
+    assert_counts_agree(&app, "a").await;
+    assert_counts_agree(&app, "b").await;
+    assert_eq!(app.stats("b").await["total"], 1);
+    // No tasks, no counts: an unknown user's stats are all 0.
+    assert_eq!(app.stats("nobody").await["total"], 0);
+}
+
+/// `MAX_TASKS_PER_USER` (read from the counts): 12 creates at once for a
+/// limit of 5 make exactly 5 tasks, the rest are refused.
+async fn the_task_limit_holds_under_concurrent_creates(app: TestApp) {
+    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 5).await;
+    let limited = Arc::new(limited);
+    let creates = (0..12).map(|i| {
+        let app = Arc::clone(&limited);
+        async move {
+            app.call(
+                Method::POST,
+                "/api/tasks",
+                Some("full"),
+                Some(&json!({ "title": format!("t{i}") })),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(creates).await;
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(limited.list("full", "").await.1, 5);
+    assert_eq!(limited.stats("full").await["total"], 5);
+    // Room again after a delete.
+    let (tasks, _) = limited.list("full", "limit=1").await;
+    let id = tasks[0]["id"].as_i64().unwrap();
+    let deleted = limited
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{id}"),
+            Some("full"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    limited.create_titled("full", "again").await;
+    assert_eq!(limited.stats("full").await["total"], 5);
+}
