@@ -14,4 +14,12 @@ SELECT (u - 1) * :tasks + k, 'bench-' || u, 'Task ' || k, 'task ' || k,
 FROM generate_series(1, :users) u, generate_series(1, :tasks) k;
 
 SELECT setval(pg_get_serial_sequence('tasks', 'id'), :users * :tasks);
+-- The per-user counts, as migration 0008 fills them in.
+INSERT INTO task_counts (user_id, priority, category, completed, n)
+SELECT user_id, priority, category, completed, COUNT(*)
+FROM tasks GROUP BY user_id, priority, category, completed;
+INSERT INTO task_due_days (user_id, due_day, n)
+SELECT user_id, floor(extract(epoch FROM due_date) / 86400)::bigint AS due_day, COUNT(*)
+FROM tasks WHERE NOT completed AND due_date IS NOT NULL
+GROUP BY user_id, due_day;
 VACUUM ANALYZE;

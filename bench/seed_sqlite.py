@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """The SQLite twin of seed.sql: seed_sqlite.py DB_PATH USERS TASKS."""
+import os
 import sqlite3
 import sys
 from datetime import datetime, timedelta, timezone
@@ -33,6 +34,9 @@ def main() -> None:
         "INSERT INTO tasks (id, user_id, title, title_search, description, description_search, "
         "completed, priority, category, due_date, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+    # The per-user counts (migration 0008) of the tasks inserted above.
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "counts_sqlite.sql")) as f:
+        db.executescript(f.read())
     db.commit()
     db.execute("ANALYZE")
     db.close()

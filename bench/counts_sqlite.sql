@@ -1,0 +1,11 @@
+-- The per-user counts of seeded tasks, as migration 0008 fills them in
+-- (the SQLite seeds run it after inserting tasks directly).
+INSERT INTO task_counts (user_id, priority, category, completed, n)
+SELECT user_id, priority, category, completed, COUNT(*)
+FROM tasks GROUP BY user_id, priority, category, completed;
+INSERT INTO task_due_days (user_id, due_day, n)
+SELECT user_id,
+       CAST(julianday(due_date) - 2440587.5 + 10000000 AS INTEGER) - 10000000 AS due_day,
+       COUNT(*)
+FROM tasks WHERE NOT completed AND due_date IS NOT NULL
+GROUP BY user_id, due_day;
