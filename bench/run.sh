@@ -6,6 +6,8 @@
 #
 # Settings (environment):
 #   DURATION=15                      seconds per workload
+#   PROFILE="get create"             workloads to profile with `perf record -a`
+#                                    (half the run; reports beside the results)
 #   CONNECTIONS="50 1000"            wrk connections
 #   BACKENDS="postgres sqlite"
 #   TOKEN_KINDS="hs256 eddsa"
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-15}"
+PROFILE="${PROFILE:-}"
 CONNECTIONS="${CONNECTIONS:-50 1000}"
 BACKENDS="${BACKENDS:-postgres sqlite}"
 TOKEN_KINDS="${TOKEN_KINDS:-hs256 eddsa}"
@@ -217,7 +220,25 @@ for backend in $BACKENDS; do
       load "$kind" "$c" list 3 >/dev/null # warm up: pools, caches, every token verified once
       for w in $WORKLOADS; do
         say "$backend $kind c=$c $w"
+        profiling=""
+        if [[ " $PROFILE " == *" $w "* ]]; then
+          # The whole machine for the middle of the run: which process
+          # (server, PostgreSQL, wrk) spends the cores, and on what.
+          perf record -a -g -F 499 -o "$OUT/perf-$backend-$kind-$c-$w.data" -- \
+            sleep "$((DURATION / 2))" >/dev/null 2>&1 &
+          profiling=$!
+        fi
         result="$(load "$kind" "$c" "$w" "$DURATION")"
+        if [ -n "$profiling" ]; then
+          wait "$profiling" || true
+          data="$OUT/perf-$backend-$kind-$c-$w.data"
+          perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null |
+            grep -v '^$' | head -n 30 >"${data%.data}-by-process.txt" || true
+          perf report -i "$data" --no-children --comm todo-api --sort dso,symbol --stdio \
+            -g none 2>/dev/null | grep -v '^$' | head -n 80 >"${data%.data}-server.txt" || true
+          perf report -i "$data" --no-children --comm postgres --sort symbol --stdio \
+            -g none 2>/dev/null | grep -v '^$' | head -n 50 >"${data%.data}-postgres.txt" || true
+        fi
         record "$backend" "$kind" "$c" "$w" "$result" \
           "{\"peak_rss_mb\": $(rss VmHWM), \"rss_mb\": $(rss VmRSS)}"
         reset "$backend" "$url"
