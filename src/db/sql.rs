@@ -458,8 +458,9 @@ pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statem
     })
 }
 
-fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) {
-    b.push(" FROM tasks WHERE user_id = ").bind(text(user));
+/// The filter's status, priority and category: columns of both `tasks`
+/// and `task_counts`.
+fn push_group_filter(b: &mut Builder, f: &ListFilter) {
     match f.status {
         StatusFilter::All => {}
         StatusFilter::Pending => {
@@ -475,6 +476,11 @@ fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) 
     if let Some(c) = f.category {
         b.push(" AND category = ").bind(text(c.as_str()));
     }
+}
+
+fn push_filter(b: &mut Builder, user: &str, f: &ListFilter, now: DateTime<Utc>) {
+    b.push(" FROM tasks WHERE user_id = ").bind(text(user));
+    push_group_filter(b, f);
     if let Some(t) = f.due_before {
         b.push(" AND due_date <= ").bind(Arg::Time(t));
     }
@@ -968,21 +974,7 @@ pub fn counted_total(d: Dialect, user: &str, f: &ListFilter) -> Option<Statement
         "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM task_counts WHERE user_id = ",
     );
     b.bind(text(user));
-    match f.status {
-        StatusFilter::All => {}
-        StatusFilter::Pending => {
-            b.push(" AND completed = ").bind(Arg::Bool(false));
-        }
-        StatusFilter::Completed => {
-            b.push(" AND completed = ").bind(Arg::Bool(true));
-        }
-    }
-    if let Some(p) = f.priority {
-        b.push(" AND priority = ").bind(Arg::SmallInt(p.rank()));
-    }
-    if let Some(c) = f.category {
-        b.push(" AND category = ").bind(text(c.as_str()));
-    }
+    push_group_filter(&mut b, f);
     Some(b.finish())
 }
 
