@@ -1,11 +1,12 @@
 //! The command line: `serve` (the default), `migrate`, `token`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{UserClaim, mint_access_token, mint_configured_token, mint_token, random_secret};
@@ -91,7 +92,7 @@ pub async fn main() -> ExitCode {
     let cli = parse();
     // Over stdio, stdout is the protocol's: the log goes to stderr.
     let to_stderr = matches!(cli.command, Some(Command::Mcp { .. }));
-    init_logging(&cli.settings, to_stderr);
+    let _log = init_logging(&cli.settings, to_stderr);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -102,7 +103,13 @@ pub async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(s: &Settings, to_stderr: bool) {
+/// The log goes to standard output (standard error for MCP over stdio)
+/// through a thread of its own: a request only formats its line and queues
+/// it; the thread writes what has queued in one system call. Past
+/// `LOG_BUFFER_LINES` waiting lines, new ones are dropped (counted in
+/// `log_lines_dropped_total`), so a slow log reader never holds up or
+/// grows the server. The guard flushes what is queued when dropped.
+fn init_logging(s: &Settings, to_stderr: bool) -> WorkerGuard {
     let filter = EnvFilter::try_new(log_filter(&s.log_level)).unwrap_or_else(|_| {
         eprintln!("warning: LOG_LEVEL: not a level or tracing filter; using info");
         EnvFilter::new("info,sqlx=warn")
@@ -112,22 +119,29 @@ fn init_logging(s: &Settings, to_stderr: bool) {
         Some(LogFormat::Text) => false,
         None => !std::io::stdout().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match (json, to_stderr) {
-        (true, false) => builder
+    let queue = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(s.log_buffer_lines as usize)
+        .thread_name("log-writer");
+    let (writer, guard) = if to_stderr {
+        queue.finish(Box::new(std::io::BufWriter::new(std::io::stderr())) as Box<dyn Write + Send>)
+    } else {
+        queue.finish(Box::new(std::io::BufWriter::new(std::io::stdout())) as Box<dyn Write + Send>)
+    };
+    crate::telemetry::log_drops(writer.error_counter());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    if json {
+        builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .init(),
-        (true, true) => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .init(),
-        (false, false) => builder.init(),
-        (false, true) => builder.with_writer(std::io::stderr).init(),
+            .init();
+    } else {
+        builder.with_ansi(!to_stderr && std::io::stdout().is_terminal()).init();
     }
+    guard
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

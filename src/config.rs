@@ -127,6 +127,16 @@ pub struct Settings {
     /// json or text; json when standard output is not a terminal.
     #[arg(long, global = true, env = "LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Log lines waiting for the log writer's thread; beyond it new lines
+    /// are dropped (and counted) rather than held or waited for.
+    #[arg(
+        long,
+        global = true,
+        env = "LOG_BUFFER_LINES",
+        default_value_t = 16_384,
+        value_parser = clap::value_parser!(u32).range(1..=1_048_576)
+    )]
+    pub log_buffer_lines: u32,
     /// development or production (production makes weak auth fatal).
     #[arg(
         long,

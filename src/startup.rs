@@ -75,7 +75,7 @@ impl Application {
                 .await
                 .context("applying migrations")?;
         }
-        let state = AppState {
+        let state = AppState::new(http::state::Parts {
             store,
             auth: Arc::new(Authenticator::new(&config.auth)),
             users: Arc::new(SeenUsers::default()),
@@ -86,7 +86,7 @@ impl Application {
             conventions: config.conventions,
             events: config.events,
             shutdown: tokio_util::sync::CancellationToken::new(),
-        };
+        });
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await

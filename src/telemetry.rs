@@ -53,9 +53,20 @@ pub fn init() {
     recorder();
 }
 
+/// The log writer's count of lines it dropped (its queue full).
+static LOG_DROPS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Report the log writer's dropped lines as `log_lines_dropped_total`.
+pub fn log_drops(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = LOG_DROPS.set(counter);
+}
+
 /// Everything recorded, in Prometheus text format.
 pub fn render() -> String {
     let handle = recorder();
+    if let Some(drops) = LOG_DROPS.get() {
+        metrics::counter!("log_lines_dropped_total").absolute(drops.dropped_lines() as u64);
+    }
     handle.run_upkeep();
     handle.render()
 }
