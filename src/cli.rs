@@ -139,7 +139,9 @@ fn init_logging(s: &Settings, to_stderr: bool) -> WorkerGuard {
             .with_span_list(false)
             .init();
     } else {
-        builder.with_ansi(!to_stderr && std::io::stdout().is_terminal()).init();
+        builder
+            .with_ansi(!to_stderr && std::io::stdout().is_terminal())
+            .init();
     }
     guard
 }

@@ -1,31 +1,12 @@
-//! `/metrics` in Prometheus text format (SPEC 9), and the middleware that
-//! counts and times every request by method, route template and status.
+//! `/metrics` in Prometheus text format (SPEC 9); requests are counted and
+//! timed by `middleware::counted_with_deadline`.
 
-use std::time::Instant;
-
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 
 use super::AppState;
 use crate::telemetry;
-
-/// Count and time every request by method, route template and status:
-/// labels from closed sets only (known methods, the router's templates or
-/// `unmatched`, the status codes this server sends).
-pub async fn track(req: Request<Body>, next: Next) -> Response {
-    let started = Instant::now();
-    let method = telemetry::method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let resp = next.run(req).await;
-    telemetry::request(method, route, resp.status().as_u16(), started.elapsed());
-    resp
-}
 
 /// `GET /metrics`: Prometheus text.
 #[utoipa::path(

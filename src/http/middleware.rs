@@ -3,7 +3,7 @@
 //! body, panics, CORS and the trailing slash.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, State};
@@ -105,37 +105,55 @@ pub(super) fn log_response(resp: &Response<Body>, latency: Duration, _span: &Spa
     );
 }
 
-/// SPEC 9: no request runs longer than `REQUEST_TIMEOUT_SECONDS`, body
-/// reading included; past it the answer is a JSON 503 and the work is dropped
-/// (each write is one statement, or a transaction, so nothing is half done).
-pub(super) async fn deadline(
+/// Count and time every request (SPEC 9 metrics), refuse a method this API
+/// does not know, and cut a request off at its deadline: one layer, since
+/// each `from_fn` layer clones and boxes the services inside it on every
+/// request (issue 17's profile).
+///
+/// - Metrics: by method, route template and status, labels from closed
+///   sets only (known methods or `other`, the router's templates or
+///   `unmatched`, the status codes this server sends).
+/// - A method this API does not know is refused before any other work, as
+///   a 405 (it is labelled `other` in metrics and logs; its name is never
+///   kept).
+/// - No request runs longer than `REQUEST_TIMEOUT_SECONDS`, body reading
+///   included; past it the answer is a JSON 503 and the work is dropped
+///   (each write is one statement, or a transaction, so nothing is half
+///   done).
+pub(super) async fn counted_with_deadline(
     State(limit): State<Duration>,
     req: Request<Body>,
     next: Next,
 ) -> Response<Body> {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
-            ApiError::TimedOut.into_response()
-        }
-    }
-}
-
-/// A method this API does not know is refused before any other work, as a
-/// 405 (it is labelled `other` in metrics and logs; its name is never kept).
-pub(super) async fn refuse_unknown_method(req: Request<Body>, next: Next) -> Response<Body> {
-    if crate::telemetry::KNOWN_METHODS.contains(req.method()) {
-        next.run(req).await
-    } else {
+    let started = Instant::now();
+    let method = crate::telemetry::method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = if !crate::telemetry::KNOWN_METHODS.contains(req.method()) {
         ApiError::MethodNotAllowed.into_response()
-    }
+    } else {
+        match tokio::time::timeout(limit, next.run(req)).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+                ApiError::TimedOut.into_response()
+            }
+        }
+    };
+    crate::telemetry::request(method, route, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// Every response says `nosniff`; the documentation page (the one HTML page)
 /// also may not be framed (clickjacking) and loads scripts, styles and
 /// images from this server only.
-pub(super) async fn security_headers(req: Request<Body>, next: Next) -> Response<Body> {
+///
+/// It also drops a caller's `X-Request-ID` that is not sane (see
+/// [`keep_sane_request_id`]) before the request id layers inside it see it.
+pub(super) async fn security_headers(mut req: Request<Body>, next: Next) -> Response<Body> {
+    keep_sane_request_id(&mut req);
     let docs = req.uri().path().starts_with("/docs");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -217,7 +235,7 @@ const MAX_REQUEST_ID: usize = 128;
 /// A caller's `X-Request-ID` is kept (and logged, and echoed) only when it is
 /// sane: one header of 1 to 128 letters, digits or `-_.:/+=@`. Otherwise it is
 /// dropped and a UUID generated, so log lines cannot be forged or bloated.
-pub(super) async fn drop_insane_request_id(mut req: Request<Body>) -> Request<Body> {
+fn keep_sane_request_id(req: &mut Request<Body>) {
     let sane = |v: &axum::http::HeaderValue| {
         let b = v.as_bytes();
         !b.is_empty()
@@ -233,5 +251,4 @@ pub(super) async fn drop_insane_request_id(mut req: Request<Body>) -> Request<Bo
     if !keep {
         req.headers_mut().remove(REQUEST_ID);
     }
-    req
 }

@@ -92,6 +92,12 @@ impl RateLimits {
         }
     }
 
+    /// Whether a per-client-address limit is set (else [`per_client`] is
+    /// not installed).
+    pub fn limits_clients(&self) -> bool {
+        self.per_ip.is_some()
+    }
+
     /// Called by the `AuthUser` extractor once the token is verified.
     pub fn check_user(&self, user_id: &str) -> Result<(), ApiError> {
         match &self.per_user {

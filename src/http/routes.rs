@@ -100,22 +100,23 @@ pub fn router(
         // Inside every limit the REST routes have.
         routes = routes.merge(mcp);
     }
-    let mut app = routes
+    let mut routes = routes
         .fallback(|| async { ApiError::NotFound("Not Found") })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    if state.limits.limits_clients() {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::per_client,
-        ))
+        ));
+    }
+    let mut app = routes
         .with_state(state)
         // Swagger UI from the binary (vendored assets), and the document.
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
         .layer(axum::middleware::from_fn_with_state(
             request_timeout,
-            middleware::deadline,
+            middleware::counted_with_deadline,
         ))
-        .layer(axum::middleware::from_fn(middleware::refuse_unknown_method))
-        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::request_id_on_500));
@@ -139,9 +140,7 @@ pub fn router(
     }
     app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::map_request(
-            middleware::drop_insane_request_id,
-        ))
-        // Outermost: on every answer, preflights and panics included.
+        // Outermost: on every answer, preflights and panics included; it
+        // also drops an insane `X-Request-ID` before the layers above.
         .layer(axum::middleware::from_fn(middleware::security_headers))
 }
