@@ -20,17 +20,19 @@ def main() -> None:
     def rows():
         owners = [("whale", i) for i in range(1, whale + 1)]
         owners += [(f"user-{i % others + 1}", i) for i in range(1, others * each + 1)]
-        for owner, i in owners:
+        # Ids given, as seed_sqlite.py does (the table's key is (user_id, id)
+        # since the Citus change, so SQLite no longer picks them).
+        for n, (owner, i) in enumerate(owners, start=1):
             created = stamp(now - timedelta(seconds=i))
             due = None if i % 5 == 0 else stamp(now + timedelta(days=(i % 90) - 45))
-            yield (owner, f"Task {i}", f"task {i}", f"Details of task {i}",
+            yield (n, owner, f"Task {i}", f"task {i}", f"Details of task {i}",
                    f"details of task {i}", int(i % 3 == 0), i % 3, categories[i % 4], due,
                    created, created)
 
     db.executemany(
-        "INSERT INTO tasks (user_id, title, title_search, description, description_search, "
+        "INSERT INTO tasks (id, user_id, title, title_search, description, description_search, "
         "completed, priority, category, due_date, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
     # The per-user counts (migration 0008) of the tasks inserted above.
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "counts_sqlite.sql")) as f:
         db.executescript(f.read())
