@@ -191,6 +191,14 @@ load() { # tokens connections workload seconds
     wrk -t2 -c"$2" -d"$4s" --timeout 5s -s bench/wrk.lua "$BASE" | tail -n 1
 }
 
+# SQLite's group commit: its commits and the changes they held, so far.
+batched() {
+  { curl -fs "$BASE/metrics" || true; } | awk '
+    /^sqlite_write_batches_total\{outcome="committed"\}/ { c = $2 }
+    /^sqlite_batched_changes_total/ { n = $2 }
+    END { print c + 0, n + 0 }'
+}
+
 for backend in $BACKENDS; do
   case "$backend" in
     postgres)
@@ -228,7 +236,11 @@ for backend in $BACKENDS; do
             sleep "$((DURATION / 2))" >/dev/null 2>&1 &
           profiling=$!
         fi
+        batched_before="$(batched)"
         result="$(load "$kind" "$c" "$w" "$DURATION")"
+        if [ "$backend" = sqlite ]; then
+          say "  SQLite's writer: $(python3 -c 'import sys; c0,n0=map(float,sys.argv[1].split()); c1,n1=map(float,sys.argv[2].split()); print(f"{n1-n0:.0f} changes in {c1-c0:.0f} commits")' "$batched_before" "$(batched)")"
+        fi
         if [ -n "$profiling" ]; then
           wait "$profiling" || true
           data="$OUT/perf-$backend-$kind-$c-$w.data"

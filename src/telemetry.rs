@@ -158,6 +158,16 @@ pub fn event_sent(kind: &'static str) {
     metrics::counter!("events_sent_total", "event" => kind).increment(1);
 }
 
+/// One batch of SQLite's writer and how many changes it held: `committed`,
+/// `rolled_back` (to run again change by change) or `unanswered` (its
+/// commit did not answer in time: answered 503).
+pub fn write_batch(changes: usize, outcome: &'static str) {
+    metrics::counter!("sqlite_write_batches_total", "outcome" => outcome).increment(1);
+    if outcome == "committed" {
+        metrics::counter!("sqlite_batched_changes_total").increment(changes as u64);
+    }
+}
+
 /// A change's notification to other instances dropped (the queue full).
 pub fn notification_dropped() {
     metrics::counter!("change_notifications_dropped_total").increment(1);

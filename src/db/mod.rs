@@ -226,9 +226,10 @@ pub struct KeyRow {
 }
 
 /// Makes statements from the row a change wrote (and the task as it was,
-/// when the change read it first), to run in its transaction.
+/// when the change read it first), to run in its transaction. `Fn`: a
+/// change whose SQLite batch failed is run again on its own.
 pub type AfterRow =
-    Box<dyn FnOnce(Option<&TaskRow>, &TaskRow) -> Result<Vec<Statement>, StoreError> + Send>;
+    Box<dyn Fn(Option<&TaskRow>, &TaskRow) -> Result<Vec<Statement>, StoreError> + Send + Sync>;
 
 /// One change of a user's data, run in one transaction (SPEC 15): the
 /// user's next number, then the write and what commits with it, each

@@ -54,6 +54,11 @@ impl PgDriver {
         })
     }
 
+    /// Each change in a transaction of its own.
+    async fn run_change(&self, change: ChangeTx) -> Result<Option<(i64, TaskRow)>, StoreError> {
+        change_alone(&self.pool, &change).await
+    }
+
     /// Readers and writers share one pool.
     fn pool_for(&self, _read_only: bool) -> &Pool<PgConnection> {
         &self.pool

@@ -24,7 +24,9 @@ pub(super) use run_statement;
 
 /// Implement `Driver` for `$driver`, which has `pool_for(read_only) ->
 /// &Pool<$conn>` (the pool a statement runs on), `pool_state_all()` and
-/// `close_all()`. Every statement runs bounded by the statement timeout
+/// `close_all()` and `run_change(change)` (each change in a transaction of
+/// its own with the `change_alone` this defines, or SQLite's batches).
+/// Every statement runs bounded by the statement timeout
 /// ([`Pool::bounded`](super::pool::Pool::bounded)).
 macro_rules! sqlx_driver {
     ($driver:ident, $db:ty, $conn:ty, $args:ty, $dialect:expr, $migrate:path, $distribution:path) => {
@@ -48,6 +50,92 @@ macro_rules! sqlx_driver {
                 added.map_err(sqlx::Error::Encode)?;
             }
             Ok(out)
+        }
+
+        /// Run `change`'s statements on `c`, inside a transaction (or a
+        /// savepoint) the caller opened and ends: `Some` to commit, `None`
+        /// (no such task, or nothing changed) to roll back.
+        async fn apply_change(
+            c: &mut $conn,
+            change: &ChangeTx,
+        ) -> Result<Option<(i64, TaskRow)>, StoreError> {
+            let args = arguments(change.next_seq.args.clone())?;
+            let Some(seq) = sqlx::query_scalar_with::<$db, i64, _>(&change.next_seq.sql, args)
+                .fetch_optional(&mut *c)
+                .await?
+            else {
+                return Err(StoreError::MissingUser);
+            };
+            let before = match &change.before {
+                Some(read) => {
+                    let args = arguments(read.args.clone())?;
+                    let was = sqlx::query_as_with::<$db, TaskRow, _>(&read.sql, args)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    if was.is_none() {
+                        return Ok(None);
+                    }
+                    was
+                }
+                None => None,
+            };
+            let write = change.write.clone().numbered(seq);
+            let args = arguments(write.args)?;
+            let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&write.sql, args)
+                .fetch_optional(&mut *c)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let after = match &change.after_row {
+                Some(make) => make(before.as_ref(), &row)?,
+                None => Vec::new(),
+            };
+            for next in after.into_iter().chain(change.then.iter().cloned()) {
+                let Statement { sql, args, .. } = next.numbered(seq);
+                let args = arguments(args)?;
+                sqlx::query_with::<$db, _>(&sql, args)
+                    .execute(&mut *c)
+                    .await?;
+            }
+            Ok(Some((seq, row)))
+        }
+
+        /// Run one change in a transaction of its own on a connection of
+        /// `pool`.
+        async fn change_alone(
+            pool: &Pool<$conn>,
+            change: &ChangeTx,
+        ) -> Result<Option<(i64, TaskRow)>, StoreError> {
+            let mut held = super::pool::Transacting::new(pool.get().await?);
+            let Conn { inner, deadline } = held.conn();
+            let work = async {
+                // The first statement writes, so SQLite takes its write
+                // lock at once (no read-then-upgrade "database is locked").
+                let mut tx = inner.begin().await?;
+                let outcome = apply_change(&mut *tx, change).await;
+                // Ended here, not when `tx` is dropped: a dropped
+                // transaction is only rolled back at the connection's
+                // next use, and until then it holds the user's row lock
+                // (every later change of the user would wait for it).
+                match outcome {
+                    Ok(Some(done)) => {
+                        tx.commit().await?;
+                        Ok(Some(done))
+                    }
+                    // No row: nothing changed; the number is not used.
+                    Ok(None) => {
+                        tx.rollback().await?;
+                        Ok(None)
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            };
+            let result = pool.bounded(deadline, work).await;
+            Pool::<$conn>::checked(held.finish(), result)
         }
 
         #[async_trait::async_trait]
@@ -87,79 +175,7 @@ macro_rules! sqlx_driver {
             }
 
             async fn change(&self, change: ChangeTx) -> Result<Option<(i64, TaskRow)>, StoreError> {
-                let pool = self.pool_for(false);
-                let mut held = super::pool::Transacting::new(pool.get().await?);
-                let Conn { inner, deadline } = held.conn();
-                let work = async {
-                    // The first statement writes, so SQLite takes its write
-                    // lock at once (no read-then-upgrade "database is locked").
-                    let mut tx = inner.begin().await?;
-                    let outcome = async {
-                        let args = arguments(change.next_seq.args)?;
-                        let Some(seq) =
-                            sqlx::query_scalar_with::<$db, i64, _>(&change.next_seq.sql, args)
-                                .fetch_optional(&mut *tx)
-                                .await?
-                        else {
-                            return Err(StoreError::MissingUser);
-                        };
-                        let before = match change.before {
-                            Some(read) => {
-                                let args = arguments(read.args)?;
-                                let was = sqlx::query_as_with::<$db, TaskRow, _>(&read.sql, args)
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                if was.is_none() {
-                                    return Ok(None);
-                                }
-                                was
-                            }
-                            None => None,
-                        };
-                        let write = change.write.numbered(seq);
-                        let args = arguments(write.args)?;
-                        let Some(row) = sqlx::query_as_with::<$db, TaskRow, _>(&write.sql, args)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                        else {
-                            return Ok(None);
-                        };
-                        let after = match change.after_row {
-                            Some(make) => make(before.as_ref(), &row)?,
-                            None => Vec::new(),
-                        };
-                        for next in after.into_iter().chain(change.then) {
-                            let Statement { sql, args, .. } = next.numbered(seq);
-                            let args = arguments(args)?;
-                            sqlx::query_with::<$db, _>(&sql, args)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        Ok::<_, StoreError>(Some((seq, row)))
-                    }
-                    .await;
-                    // Ended here, not when `tx` is dropped: a dropped
-                    // transaction is only rolled back at the connection's
-                    // next use, and until then it holds the user's row lock
-                    // (every later change of the user would wait for it).
-                    match outcome {
-                        Ok(Some(done)) => {
-                            tx.commit().await?;
-                            Ok(Some(done))
-                        }
-                        // No row: nothing changed; the number is not used.
-                        Ok(None) => {
-                            tx.rollback().await?;
-                            Ok(None)
-                        }
-                        Err(e) => {
-                            let _ = tx.rollback().await;
-                            Err(e)
-                        }
-                    }
-                };
-                let result = pool.bounded(deadline, work).await;
-                Pool::<$conn>::checked(held.finish(), result)
+                self.run_change(change).await
             }
 
             async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 crate::both_backends!(
     counts_follow_every_kind_of_change,
     the_task_limit_holds_under_concurrent_creates,
+    concurrent_changes_of_two_users_commit_apart,
 );
 
 /// The stats as counted from the user's whole list.
@@ -247,4 +248,155 @@ async fn the_task_limit_holds_under_concurrent_creates(app: TestApp) {
     assert_eq!(deleted.status(), 204);
     limited.create_titled("full", "again").await;
     assert_eq!(limited.stats("full").await["total"], 5);
+}
+
+/// Two users' changes at once, some of which write nothing (B's toggles
+/// and deletes of A's tasks: 404): on SQLite they commit in batches (group
+/// commit), each change in a savepoint of its own, so a change that writes
+/// nothing is undone without undoing its batch, and no change is answered
+/// before its batch committed. Every write is there and counted; B's
+/// attempts changed nothing of A's.
+async fn concurrent_changes_of_two_users_commit_apart(app: TestApp) {
+    let a1 = app.create_titled("a", "a1").await;
+    let a2 = app.create_titled("a", "a2").await;
+    let before = crate::metrics::scrape(&app).await;
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        for user in ["a", "b"] {
+            let body = json!({ "title": format!("{user}{i}"), "priority": "high" });
+            calls.push((user, Method::POST, "/api/tasks".to_owned(), Some(body), 201));
+        }
+    }
+    for _ in 0..10 {
+        calls.push((
+            "a",
+            Method::PATCH,
+            format!("/api/tasks/{a1}/complete"),
+            None,
+            200,
+        ));
+    }
+    for _ in 0..5 {
+        calls.push((
+            "b",
+            Method::PATCH,
+            format!("/api/tasks/{a1}/complete"),
+            None,
+            404,
+        ));
+        calls.push(("b", Method::DELETE, format!("/api/tasks/{a2}"), None, 404));
+    }
+    let sent = calls.iter().map(|(user, method, path, body, _)| async {
+        let resp = app
+            .call(method.clone(), path, Some(user), body.as_ref())
+            .await;
+        resp.status().as_u16()
+    });
+    let statuses = futures::future::join_all(sent).await;
+    for ((user, method, path, _, want), got) in calls.iter().zip(&statuses) {
+        assert_eq!(got, want, "{user} {method} {path}");
+    }
+
+    let (a_tasks, a_total) = app.list("a", "limit=100").await;
+    let (b_tasks, b_total) = app.list("b", "limit=100").await;
+    assert_eq!((a_total, b_total), (22, 20));
+    let a_ids: Vec<i64> = a_tasks.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert!(a_ids.contains(&a1) && a_ids.contains(&a2));
+    assert!(
+        b_tasks
+            .iter()
+            .all(|t| !a_ids.contains(&t["id"].as_i64().unwrap()))
+    );
+    let t: Value = app.get_task("a", a1).await.json().await.unwrap();
+    assert_eq!(t["completed"], false, "ten toggles leave it where it was");
+    assert_counts_agree(&app, "a").await;
+    assert_counts_agree(&app, "b").await;
+    assert_eq!(app.stats("b").await["by_priority"]["high"], 20);
+
+    if app.backend == crate::helpers::Backend::Sqlite {
+        // Counters are process-wide: other tests' commits add to both sides
+        // alike (a commit of one change adds 1 to each), so more changes
+        // than commits means some commit held several.
+        let after = crate::metrics::scrape(&app).await;
+        let delta = |name: &str| {
+            crate::metrics::sample(&after, name) - crate::metrics::sample(&before, name)
+        };
+        let commits = delta("sqlite_write_batches_total{outcome=\"committed\"}");
+        let changes = delta("sqlite_batched_changes_total");
+        assert!(changes >= 50.0, "{changes} changes");
+        assert!(changes > commits, "{changes} changes in {commits} commits");
+    }
+}
+
+/// SQLite's write lock held by another process past the statement timeout:
+/// the changes queued behind it (batched) are each either written and
+/// answered 201, or answered 503 and not written; never both, none lost,
+/// and the counts still say what the tasks say. A batch that timed out is
+/// rolled back whole and its other changes run again on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_batches_behind_a_held_lock_write_all_or_refuse() {
+    use sqlx::Connection;
+    let test = "counts::sqlite_batches_behind_a_held_lock_write_all_or_refuse";
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite, test)
+        .await
+        .expect("SQLite always runs");
+    let slow = crate::hardening::second_server(&app, |s| s.statement_timeout_ms = 100).await;
+    for user in ["a", "b"] {
+        slow.create_titled(user, "before").await;
+    }
+    let before = crate::metrics::scrape(&slow).await;
+    let mut holder = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let creates = (0..20).map(|i| {
+        let (user, title) = (["a", "b"][i % 2], format!("held {i}"));
+        let slow = &slow;
+        async move {
+            let body = json!({ "title": title });
+            let resp = slow
+                .call(Method::POST, "/api/tasks", Some(user), Some(&body))
+                .await;
+            (user, title, resp.status().as_u16())
+        }
+    });
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    };
+    let (outcomes, ()) = tokio::join!(futures::future::join_all(creates), release);
+
+    let mut refused = 0;
+    for user in ["a", "b"] {
+        let (tasks, _) = app.list(user, "limit=100").await;
+        let titles: Vec<&str> = tasks.iter().map(|t| t["title"].as_str().unwrap()).collect();
+        for (_, title, status) in outcomes.iter().filter(|(u, ..)| *u == user) {
+            let stored = titles.iter().filter(|t| *t == title).count();
+            match status {
+                201 => assert_eq!(stored, 1, "{title}: answered 201, stored {stored} times"),
+                503 => {
+                    refused += 1;
+                    assert_eq!(stored, 0, "{title}: answered 503 but stored");
+                }
+                other => panic!("{title}: {other}"),
+            }
+        }
+        assert_counts_agree(&app, user).await;
+    }
+    assert!(
+        refused > 0,
+        "the lock outlasted the statement timeout: {outcomes:?}"
+    );
+    let after = crate::metrics::scrape(&slow).await;
+    let rolled_back = crate::metrics::sample(
+        &after,
+        "sqlite_write_batches_total{outcome=\"rolled_back\"}",
+    ) - crate::metrics::sample(
+        &before,
+        "sqlite_write_batches_total{outcome=\"rolled_back\"}",
+    );
+    assert!(rolled_back >= 1.0, "no batch was rolled back: {outcomes:?}");
 }
