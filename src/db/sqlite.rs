@@ -44,9 +44,9 @@ struct Queued {
     reply: oneshot::Sender<Outcome>,
 }
 
-/// Most changes committed in one transaction. Each waits for the batch
-/// before it: at about 20 µs of statements a change, 64 are a millisecond
-/// or two on top of the WAL sync they share.
+/// Most changes committed in one transaction. A change waits for the batch
+/// before it and for its own: at 0.3–0.7 ms a change under load here
+/// (docs/benchmarks.md), 64 take 20–45 ms, one WAL sync for all.
 const MAX_BATCH: usize = 64;
 
 /// More reading connections do not make SQLite faster (reads are CPU-bound
@@ -96,8 +96,9 @@ impl SqliteDriver {
             ..pool.clone()
         };
         let writer = Arc::new(Pool::new(opts.clone(), &one));
-        // Requests wait for a place at most as long as for a connection
-        // (their deadline ends the wait sooner); 16 batches' worth.
+        // 16 batches' worth; when it is full a request waits for a place
+        // (until its deadline), and one that waited in it longer than a
+        // request may wait for a connection is answered 503 unrun.
         let (batches, queue) = mpsc::channel(MAX_BATCH * 16);
         tokio::spawn(write_batches(
             Arc::clone(&writer),
