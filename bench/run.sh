@@ -236,7 +236,7 @@ for backend in $BACKENDS; do
             sleep "$((DURATION / 2))" >/dev/null 2>&1 &
           profiling=$!
         fi
-        batched_before="$(batched)"
+        if [ "$backend" = sqlite ]; then batched_before="$(batched)"; fi
         result="$(load "$kind" "$c" "$w" "$DURATION")"
         if [ "$backend" = sqlite ]; then
           say "  SQLite's writer: $(python3 -c 'import sys; c0,n0=map(float,sys.argv[1].split()); c1,n1=map(float,sys.argv[2].split()); print(f"{n1-n0:.0f} changes in {c1-c0:.0f} commits")' "$batched_before" "$(batched)")"
