@@ -9,6 +9,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that a source change does not rebuild them.
 COPY Cargo.toml Cargo.lock build.rs ./
+# How the bundled SQLite is compiled (.cargo/config.toml).
+COPY .cargo ./.cargo
 COPY migrations ./migrations
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \

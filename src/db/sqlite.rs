@@ -359,3 +359,25 @@ super::sqlx_driver::sqlx_driver!(
     super::migrate::sqlite,
     super::migrate::no_distribution
 );
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    /// `.cargo/config.toml` compiles SQLite without memory statistics (its
+    /// global allocation mutex); a build that lost the flag fails here.
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "compiled with {options:?}"
+        );
+    }
+}
