@@ -1,4 +1,4 @@
--- The per-user counts of seeded tasks, as migration 0008 fills them in
+-- The per-user counts of seeded tasks, as migrations 0008 and 0009 fill them in
 -- (the SQLite seeds run it after inserting tasks directly).
 INSERT INTO task_counts (user_id, priority, category, completed, n)
 SELECT user_id, priority, category, completed, COUNT(*)
@@ -9,3 +9,4 @@ SELECT user_id,
        COUNT(*)
 FROM tasks WHERE NOT completed AND due_date IS NOT NULL
 GROUP BY user_id, due_day;
+UPDATE users SET task_total = (SELECT COALESCE(SUM(n), 0) FROM task_counts WHERE user_id = users.id);

@@ -24,4 +24,8 @@ INSERT INTO task_due_days (user_id, due_day, n)
 SELECT user_id, floor(extract(epoch FROM due_date) / 86400)::bigint AS due_day, COUNT(*)
 FROM tasks WHERE NOT completed AND due_date IS NOT NULL
 GROUP BY user_id, due_day;
+-- Each user's task total, as migration 0009 fills it in.
+UPDATE users SET task_total = c.n
+FROM (SELECT user_id, SUM(n) AS n FROM task_counts GROUP BY user_id) AS c
+WHERE c.user_id = users.id;
 VACUUM ANALYZE;

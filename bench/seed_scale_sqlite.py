@@ -33,7 +33,7 @@ def main() -> None:
         "INSERT INTO tasks (id, user_id, title, title_search, description, description_search, "
         "completed, priority, category, due_date, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
-    # The per-user counts (migration 0008) of the tasks inserted above.
+    # The per-user counts and task totals (migrations 0008, 0009) of the tasks inserted above.
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "counts_sqlite.sql")) as f:
         db.executescript(f.read())
     db.commit()

@@ -73,7 +73,7 @@ pub const DISTRIBUTED: [(&str, &str); 7] = [
     ("task_due_days", "user_id"),
 ];
 
-async fn citus_installed(conn: &mut PgConnection) -> Result<bool, StoreError> {
+pub(super) async fn citus_installed(conn: &mut PgConnection) -> Result<bool, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
             .fetch_one(conn)

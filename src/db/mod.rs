@@ -303,6 +303,9 @@ pub trait Driver: Send + Sync + 'static {
     /// The connections go through a transaction pooler (PostgreSQL only:
     /// it refused a startup option), which cannot hold a `LISTEN`.
     fn through_pooler(&self) -> bool;
+    /// A create runs as one statement (`sql::create_task_at_once`): plain
+    /// PostgreSQL.
+    fn creates_at_once(&self) -> bool;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     /// On a Citus coordinator, each table and whether it is distributed;
     /// `None` on plain PostgreSQL and SQLite.
@@ -521,6 +524,8 @@ pub struct Store {
     hub: Arc<changes::Hub>,
     /// PostgreSQL: tells the other instances (`NOTIFY`).
     notifier: Option<changes::Notifier>,
+    /// [`Driver::creates_at_once`].
+    creates_at_once: bool,
 }
 
 /// Expired Idempotency-Key records are swept this many at a time.
@@ -584,12 +589,13 @@ impl Store {
             })
         });
         Self {
-            driver,
             dialect,
             gate: gate::UserGate::new(limits.concurrency, limits.wait),
             max_tasks: limits.max_tasks,
             hub: Arc::new(changes::Hub::new(streams.per_user, streams.per_instance)),
             notifier,
+            creates_at_once: driver.creates_at_once(),
+            driver,
         }
     }
 
@@ -602,28 +608,36 @@ impl Store {
     /// user's next number, `write`, `after_row`, `then`; once committed,
     /// wake this instance's streams of the user and (PostgreSQL) notify the
     /// other instances.
+    /// `tasks`: how the change moves the user's task total (+1, -1 or 0).
     async fn change(
         &self,
         user: &str,
+        tasks: i64,
         before: Option<Statement>,
         write: Statement,
         after_row: Option<AfterRow>,
         then: Vec<Statement>,
     ) -> Result<Option<TaskRow>, StoreError> {
         let change = ChangeTx {
-            next_seq: sql::next_seq(self.dialect, user),
+            next_seq: sql::next_seq(self.dialect, user, tasks),
             before,
             write,
             after_row,
             then,
         };
         Ok(self.driver.change(change).await?.map(|(seq, row)| {
-            self.hub.publish(user, seq);
-            if let Some(notifier) = &self.notifier {
-                notifier.notify(user, seq);
-            }
+            self.announce(user, seq);
             row
         }))
+    }
+
+    /// `user`'s change `seq` committed: wake this instance's streams of the
+    /// user and (PostgreSQL) notify the other instances.
+    fn announce(&self, user: &str, seq: i64) {
+        self.hub.publish(user, seq);
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(user, seq);
+        }
     }
 
     /// Delete every user's Idempotency-Key records older than their 24 hours,
@@ -687,14 +701,37 @@ impl Store {
     /// tasks allowed.
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
+        if self.creates_at_once {
+            return self.create_at_once(user, input).await;
+        }
         let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
         let counts = recount(self.dialect, user, Recount::Created);
         match self
-            .change(user, None, stmt, Some(counts), Vec::new())
+            .change(user, 1, None, stmt, Some(counts), Vec::new())
             .await?
         {
             Some(row) => Task::try_from(row),
             None => Err(StoreError::TaskLimit),
+        }
+    }
+
+    /// A create in one statement (`sql::create_task_at_once`); no row is
+    /// the task limit, or a missing users row (told apart by reading it).
+    async fn create_at_once(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
+        let stmt = sql::create_task_at_once(user, input, now(), self.max_tasks);
+        match self.driver.fetch_tasks(stmt).await?.into_iter().next() {
+            Some(row) => {
+                self.announce(user, row.seq);
+                Task::try_from(row)
+            }
+            None => match self
+                .driver
+                .fetch_count(sql::user_count(self.dialect, user))
+                .await?
+            {
+                0 => Err(StoreError::MissingUser),
+                _ => Err(StoreError::TaskLimit),
+            },
         }
     }
 
@@ -763,7 +800,7 @@ impl Store {
             Ok(then)
         });
         match self
-            .change(user, None, insert, Some(record), Vec::new())
+            .change(user, 1, None, insert, Some(record), Vec::new())
             .await?
         {
             Some(row) => Task::try_from(row),
@@ -860,7 +897,7 @@ impl Store {
             let tombstone = sql::insert_tombstone(self.dialect, user, id, now());
             let counts = recount(self.dialect, user, Recount::Deleted);
             let deleted = self
-                .change(user, None, stmt, Some(counts), vec![tombstone])
+                .change(user, -1, None, stmt, Some(counts), vec![tombstone])
                 .await;
             missing_user_has_no_task(deleted)?
         };
@@ -882,7 +919,9 @@ impl Store {
             let write = stmt(d);
             let before = (counts == Recount::Read).then(|| sql::lock_task(d, t.user, t.id));
             let after = (counts != Recount::Not).then(|| recount(d, t.user, counts));
-            let changed = self.change(t.user, before, write, after, Vec::new()).await;
+            let changed = self
+                .change(t.user, 0, before, write, after, Vec::new())
+                .await;
             missing_user_has_no_task(changed)?
                 .map(Task::try_from)
                 .transpose()?

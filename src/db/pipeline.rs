@@ -472,6 +472,10 @@ impl Driver for Pipelined {
         self.writes.through_pooler()
     }
 
+    fn creates_at_once(&self) -> bool {
+        self.writes.creates_at_once()
+    }
+
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError> {
         self.writes.migrate(cmd).await
     }

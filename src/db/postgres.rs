@@ -15,6 +15,8 @@ pub struct PgDriver {
     pool: Pool<PgConnection>,
     /// The server refused a startup option: a transaction pooler.
     pooler: bool,
+    /// The database has the Citus extension (a coordinator).
+    citus: bool,
 }
 
 impl PgDriver {
@@ -32,10 +34,11 @@ impl PgDriver {
         let timed = plain.clone().options([("statement_timeout", ms.as_str())]);
         // One direct connection first: it fails at once when the server
         // refuses, where a pool would keep retrying until its timeout.
-        let (opts, pooler) = match PgConnection::connect_with(&timed).await {
-            Ok(conn) => {
+        let (opts, pooler, citus) = match PgConnection::connect_with(&timed).await {
+            Ok(mut conn) => {
+                let citus = super::migrate::citus_installed(&mut conn).await?;
                 conn.close().await?;
-                (timed, false)
+                (timed, false, citus)
             }
             Err(e) if refused_startup_option(&e) => {
                 tracing::warn!(
@@ -43,14 +46,17 @@ impl PgDriver {
                      the API abandons a statement past STATEMENT_TIMEOUT_MS, but the database \
                      runs it to its end; set statement_timeout on the role or database there"
                 );
-                PgConnection::connect_with(&plain).await?.close().await?;
-                (plain, true)
+                let mut conn = PgConnection::connect_with(&plain).await?;
+                let citus = super::migrate::citus_installed(&mut conn).await?;
+                conn.close().await?;
+                (plain, true, citus)
             }
             Err(e) => return Err(e.into()),
         };
         Ok(Self {
             pool: Pool::new(opts, pool),
             pooler,
+            citus,
         })
     }
 
@@ -74,6 +80,12 @@ impl PgDriver {
 
     fn through_pooler(&self) -> bool {
         self.pooler
+    }
+
+    /// Plain PostgreSQL (`sql::create_task_at_once`); Citus keeps the
+    /// transaction of statements.
+    fn creates_at_once(&self) -> bool {
+        !self.citus
     }
 }
 

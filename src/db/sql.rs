@@ -191,16 +191,72 @@ pub fn insert_task(
     b.finish()
 }
 
+/// PostgreSQL: a whole create (SPEC 15) in one statement, so in one round
+/// trip and its own transaction: the user's next change number and task
+/// total, unless the user has `max_tasks` already; the task numbered with
+/// it; its counts (as [`recount`] of a new task, read from the inserted
+/// row). No row when the user has `max_tasks` tasks or no row. The limit is
+/// read from the users row the statement updates, so it holds under
+/// concurrent creates: an update that waited for another's lock re-checks
+/// the row as that one committed it (the counts, read in a subquery, would
+/// be read as they were when the statement began). Not on Citus, which
+/// pulls an `INSERT … SELECT` that takes an identity value through the
+/// coordinator ([`insert_task`]) and keeps the transaction of statements.
+pub fn create_task_at_once(
+    user: &str,
+    t: &TaskInput,
+    now: DateTime<Utc>,
+    max_tasks: u32,
+) -> Statement {
+    let mut b = Builder::new(
+        Dialect::Postgres,
+        "WITH s AS (UPDATE users SET last_seq = last_seq + 1, task_total = task_total + 1 \
+         WHERE id = ",
+    );
+    b.bind(text(user)).push(" AND task_total < ");
+    b.bind(Arg::Int(i64::from(max_tasks)));
+    b.push(" RETURNING last_seq), t AS (");
+    push_task_insert(&mut b, user, t, now);
+    b.push("s.last_seq FROM s RETURNING ").push(TASK_COLUMNS);
+    b.push(
+        "), c AS (INSERT INTO task_counts (user_id, priority, category, completed, n) \
+         SELECT user_id, priority, category, completed, 1 FROM t \
+         ON CONFLICT (user_id, priority, category, completed) \
+         DO UPDATE SET n = task_counts.n + excluded.n)",
+    );
+    let pending_day = t.due_date.filter(|_| !t.completed.unwrap_or(false));
+    if let Some(day) = pending_day.map(due_day) {
+        b.push(", d AS (INSERT INTO task_due_days (user_id, due_day, n) SELECT user_id, ");
+        b.bind(Arg::Int(day)).push(
+            ", 1 FROM t ON CONFLICT (user_id, due_day) \
+             DO UPDATE SET n = task_due_days.n + excluded.n)",
+        );
+    }
+    b.push(" SELECT ");
+    b.push(TASK_COLUMNS).push(" FROM t");
+    b.finish()
+}
+
 /// `INSERT INTO tasks (…) SELECT` and the new task's values.
 /// PostgreSQL's id is the column's identity; SQLite's the next of
 /// `task_ids` (its migration 0006: the primary key is `(user_id, id)`, so
 /// `id` is not the rowid).
 fn task_insert(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Builder {
+    let mut b = Builder::new(d, "");
+    push_task_insert(&mut b, user, t, now);
+    b.bind(Arg::Seq);
+    b
+}
+
+/// [`task_insert`]'s text and values but the last, the change number, which
+/// the caller adds.
+fn push_task_insert(b: &mut Builder, user: &str, t: &TaskInput, now: DateTime<Utc>) {
+    let d = b.dialect;
     let (id_column, id_value) = match d {
         Dialect::Sqlite => ("id, ", "(SELECT last + 1 FROM task_ids), "),
         Dialect::Postgres => ("", ""),
     };
-    let mut b = Builder::new(d, "INSERT INTO tasks (");
+    b.push("INSERT INTO tasks (");
     b.push(id_column).push(
         "user_id, title, title_search, description, description_search, \
          completed, priority, category, due_date, created_at, updated_at, tags, tag_keys, seq)",
@@ -221,8 +277,6 @@ fn task_insert(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Bui
     let tags = t.tags.clone().unwrap_or_default();
     b.bind(Arg::Text(tags.stored())).push(", ");
     b.bind(Arg::Text(tags.stored_keys())).push(", ");
-    b.bind(Arg::Seq);
-    b
 }
 
 /// Forget up to `batch` Idempotency-Key records created before `before`,
@@ -578,10 +632,23 @@ pub fn tagged(d: Dialect, user: &str) -> Statement {
 
 /// Take the user's next change number (SPEC 15): the users row stays
 /// locked until the change's transaction ends, so numbers are handed out
-/// in commit order. No row when the user's row is missing.
-pub fn next_seq(d: Dialect, user: &str) -> Statement {
-    let mut b = Builder::new(d, "UPDATE users SET last_seq = last_seq + 1 WHERE id = ");
-    b.bind(text(user)).push(" RETURNING last_seq");
+/// in commit order, and moves the user's task total by `tasks` (a create
+/// +1, a delete -1). No row when the user's row is missing.
+pub fn next_seq(d: Dialect, user: &str, tasks: i64) -> Statement {
+    let mut b = Builder::new(d, "UPDATE users SET last_seq = last_seq + 1");
+    if tasks != 0 {
+        b.push(", task_total = task_total + ").bind(Arg::Int(tasks));
+    }
+    b.push(" WHERE id = ")
+        .bind(text(user))
+        .push(" RETURNING last_seq");
+    b.finish()
+}
+
+/// 1 when the user has a row, else 0.
+pub fn user_count(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::query(d, "SELECT COUNT(*) FROM users WHERE id = ");
+    b.bind(text(user));
     b.finish()
 }
 

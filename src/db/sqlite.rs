@@ -153,6 +153,12 @@ impl SqliteDriver {
         false
     }
 
+    /// No: SQLite has no `INSERT` in a `WITH`, and its writer commits
+    /// changes in batches anyway.
+    fn creates_at_once(&self) -> bool {
+        false
+    }
+
     fn close_all(&self) {
         self.readers.close();
         if let Some(writer) = &self.writer {

@@ -156,7 +156,12 @@ async fn every_store_statement_routes_to_one_shard() {
         ("tagged", sql::tagged(d, user)),
         ("sweep_keys", sql::sweep_keys(d, now, 1000)),
         // SPEC 15. (`notify_changes` names no table: the coordinator runs it.)
-        ("next_seq", sql::next_seq(d, user)),
+        ("next_seq", sql::next_seq(d, user, 0)),
+        (
+            "next_seq, a create's or a delete's",
+            sql::next_seq(d, user, -1),
+        ),
+        ("user_count", sql::user_count(d, user)),
         ("user_seqs", sql::user_seqs(d, user)),
         ("insert_tombstone", sql::insert_tombstone(d, user, id, now)),
         ("changed_tasks", sql::changed_tasks(d, user, 1, 10, 101)),

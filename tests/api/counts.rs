@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 crate::both_backends!(
     counts_follow_every_kind_of_change,
     the_task_limit_holds_under_concurrent_creates,
+    keyed_creates_and_deletes_move_the_task_limit,
     concurrent_changes_of_two_users_commit_apart,
 );
 
@@ -248,6 +249,93 @@ async fn the_task_limit_holds_under_concurrent_creates(app: TestApp) {
     assert_eq!(deleted.status(), 204);
     limited.create_titled("full", "again").await;
     assert_eq!(limited.stats("full").await["total"], 5);
+}
+
+/// The task limit is read from the user's task total (migration 0009),
+/// which a create with an Idempotency-Key (a transaction of statements
+/// everywhere) and a plain create (one statement on PostgreSQL) both move,
+/// as a delete does; its replay does not. Another user's tasks do not
+/// count, and a create refused at the limit writes nothing.
+async fn keyed_creates_and_deletes_move_the_task_limit(app: TestApp) {
+    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 3).await;
+    let keyed = |key: &'static str| {
+        let limited = &limited;
+        async move {
+            limited
+                .client
+                .post(limited.url("/api/tasks"))
+                .bearer_auth(limited.token("kim"))
+                .header("Idempotency-Key", key)
+                .json(&json!({ "title": key }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let plain = |user: &'static str| {
+        let limited = &limited;
+        async move {
+            limited
+                .call(
+                    Method::POST,
+                    "/api/tasks",
+                    Some(user),
+                    Some(&json!({ "title": "plain", "due_date": "2030-01-01T00:00:00Z" })),
+                )
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(keyed("k1").await, 201);
+    assert_eq!(keyed("k1").await, 201, "the replay");
+    assert_eq!(keyed("k2").await, 201);
+    for _ in 0..3 {
+        assert_eq!(plain("lee").await, 201, "another user's room is their own");
+    }
+    assert_eq!(plain("kim").await, 201);
+    assert_eq!(plain("kim").await, 409, "kim has 3");
+    assert_eq!(keyed("k3").await, 409, "kim has 3");
+    assert_eq!(plain("lee").await, 409, "lee has 3");
+    assert_eq!(limited.list("kim", "").await.1, 3);
+    assert_eq!(limited.stats("kim").await["total"], 3);
+    assert_counts_agree(&limited, "kim").await;
+    // A delete makes room for one, whichever way it is created.
+    let (tasks, _) = limited.list("kim", "").await;
+    for id in [
+        tasks[0]["id"].as_i64().unwrap(),
+        tasks[1]["id"].as_i64().unwrap(),
+    ] {
+        let deleted = limited
+            .call(
+                Method::DELETE,
+                &format!("/api/tasks/{id}"),
+                Some("kim"),
+                None,
+            )
+            .await;
+        assert_eq!(deleted.status(), 204);
+    }
+    // Lee's delete of kim's task is a 404 and frees no room.
+    let other = tasks[2]["id"].as_i64().unwrap();
+    let refused = limited
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{other}"),
+            Some("lee"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 404);
+    assert_eq!(plain("lee").await, 409);
+    assert_eq!(keyed("k4").await, 201);
+    assert_eq!(plain("kim").await, 201);
+    assert_eq!(plain("kim").await, 409);
+    assert_eq!(limited.stats("kim").await["total"], 3);
+    assert_counts_agree(&limited, "kim").await;
+    assert_counts_agree(&limited, "lee").await;
 }
 
 /// Two users' changes at once, some of which write nothing (B's toggles

@@ -33,7 +33,8 @@ async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: T
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // 0008 (counts), then 0007.
+    // 0009 (task totals), 0008 (counts), then 0007.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
     let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
     assert!(ok, "{err}");
@@ -101,13 +102,24 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // 0009 (task totals), then 0008.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
     assert!(ok, "{err}");
     assert!(
         out.lines().any(|l| l.trim().ends_with("pending  counts")),
         "{out}"
     );
-    let again = TestApp::start(&settings(&app.database_url)).await;
+    assert!(
+        out.lines()
+            .any(|l| l.trim().ends_with("pending  task totals")),
+        "{out}"
+    );
+    // Ann has 5 tasks: a limit of 6 leaves her room for one, once the
+    // task totals are filled in from the counts.
+    let mut limited = settings(&app.database_url);
+    limited.max_tasks_per_user = 6;
+    let again = TestApp::start(&limited).await;
     assert_eq!(again.stats("ann").await, before, "filled in from the tasks");
     assert_eq!(again.stats("bob").await["total"], 1);
     assert_eq!(again.list("ann", "limit=1").await.1, 5);
@@ -132,6 +144,17 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
     assert_eq!(after["by_priority"]["high"], 1);
     assert_eq!(after["by_priority"]["low"], 3);
     assert_eq!(after["overdue"], 1, "{after}");
+    again.create_titled("ann", "sixth").await;
+    let seventh = again
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("ann"),
+            Some(&json!({ "title": "seventh" })),
+        )
+        .await;
+    assert_eq!(seventh.status(), 409, "ann has her 6 tasks");
+    again.create_titled("bob", "bob's second").await;
 }
 
 async fn writes_survive_a_restart(app: TestApp) {
@@ -265,10 +288,14 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
         "{out}"
     );
     assert!(
-        lines.iter().any(|l| l.ends_with("pending  counts")),
+        lines.iter().any(|l| l.ends_with("applied  counts")),
         "{out}"
     );
-    for _ in 0..7 {
+    assert!(
+        lines.iter().any(|l| l.ends_with("pending  task totals")),
+        "{out}"
+    );
+    for _ in 0..8 {
         let (ok, _, err) = run(&["migrate", "down"]).await;
         assert!(ok, "{err}");
     }
@@ -298,7 +325,7 @@ async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
     }
     let dir = tempfile::tempdir().unwrap();
     // Back to the schema before tags (no tags columns), with the row.
-    for _ in 0..5 {
+    for _ in 0..6 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }
@@ -392,7 +419,7 @@ async fn tasks_keep_their_ids_and_data_when_keyed_by_user(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }
