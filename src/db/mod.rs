@@ -303,9 +303,10 @@ pub trait Driver: Send + Sync + 'static {
     /// The connections go through a transaction pooler (PostgreSQL only:
     /// it refused a startup option), which cannot hold a `LISTEN`.
     fn through_pooler(&self) -> bool;
-    /// A create runs as one statement (`sql::create_task_at_once`): plain
+    /// A create and a toggle run as one statement each
+    /// (`sql::create_task_at_once`, `sql::toggle_task_at_once`): plain
     /// PostgreSQL.
-    fn creates_at_once(&self) -> bool;
+    fn changes_at_once(&self) -> bool;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     /// On a Citus coordinator, each table and whether it is distributed;
     /// `None` on plain PostgreSQL and SQLite.
@@ -524,8 +525,8 @@ pub struct Store {
     hub: Arc<changes::Hub>,
     /// PostgreSQL: tells the other instances (`NOTIFY`).
     notifier: Option<changes::Notifier>,
-    /// [`Driver::creates_at_once`].
-    creates_at_once: bool,
+    /// [`Driver::changes_at_once`].
+    changes_at_once: bool,
 }
 
 /// Expired Idempotency-Key records are swept this many at a time.
@@ -594,7 +595,7 @@ impl Store {
             max_tasks: limits.max_tasks,
             hub: Arc::new(changes::Hub::new(streams.per_user, streams.per_instance)),
             notifier,
-            creates_at_once: driver.creates_at_once(),
+            changes_at_once: driver.changes_at_once(),
             driver,
         }
     }
@@ -701,7 +702,7 @@ impl Store {
     /// tasks allowed.
     pub async fn create_task(&self, user: &str, input: &TaskInput) -> Result<Task, StoreError> {
         let _turn = self.gate.enter(user).await?;
-        if self.creates_at_once {
+        if self.changes_at_once {
             return self.create_at_once(user, input).await;
         }
         let stmt = sql::insert_task(self.dialect, user, input, now(), self.max_tasks);
@@ -878,8 +879,24 @@ impl Store {
     ) -> Result<Write<Task>, StoreError> {
         let _turn = self.gate.enter(user).await?;
         let t = Target { user, id, versions };
-        self.write_task(t, Recount::Toggled, |d| sql::toggle_task(d, t, now()))
-            .await
+        if !self.changes_at_once {
+            return self
+                .write_task(t, Recount::Toggled, |d| sql::toggle_task(d, t, now()))
+                .await;
+        }
+        // One statement (`sql::toggle_task_at_once`); no row: no such task
+        // (or, under `If-Match`, at another version), or no users row.
+        let row = if versions.is_some_and(<[i64]>::is_empty) {
+            None
+        } else {
+            let stmt = sql::toggle_task_at_once(t, now());
+            let row = self.driver.fetch_tasks(stmt).await?.into_iter().next();
+            if let Some(row) = &row {
+                self.announce(user, row.seq);
+            }
+            row.map(Task::try_from).transpose()?
+        };
+        self.settle(t, row).await
     }
 
     pub async fn delete_task(

@@ -472,8 +472,8 @@ impl Driver for Pipelined {
         self.writes.through_pooler()
     }
 
-    fn creates_at_once(&self) -> bool {
-        self.writes.creates_at_once()
+    fn changes_at_once(&self) -> bool {
+        self.writes.changes_at_once()
     }
 
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError> {

@@ -82,9 +82,10 @@ impl PgDriver {
         self.pooler
     }
 
-    /// Plain PostgreSQL (`sql::create_task_at_once`); Citus keeps the
-    /// transaction of statements.
-    fn creates_at_once(&self) -> bool {
+    /// Plain PostgreSQL (`sql::create_task_at_once`,
+    /// `sql::toggle_task_at_once`); Citus keeps the transaction of
+    /// statements.
+    fn changes_at_once(&self) -> bool {
         !self.citus
     }
 }

@@ -155,7 +155,7 @@ impl SqliteDriver {
 
     /// No: SQLite has no `INSERT` in a `WITH`, and its writer commits
     /// changes in batches anyway.
-    fn creates_at_once(&self) -> bool {
+    fn changes_at_once(&self) -> bool {
         false
     }
 

@@ -24,7 +24,7 @@ pub(super) use run_statement;
 
 /// Implement `Driver` for `$driver`, which has `pool_for(read_only) ->
 /// &Pool<$conn>` (the pool a statement runs on), `pool_state_all()` and
-/// `close_all()`, `creates_at_once()` and `run_change(change)` (each change in a transaction of
+/// `close_all()`, `changes_at_once()` and `run_change(change)` (each change in a transaction of
 /// its own with the `change_alone` this defines, or SQLite's batches).
 /// Every statement runs bounded by the statement timeout
 /// ([`Pool::bounded`](super::pool::Pool::bounded)).
@@ -237,8 +237,8 @@ macro_rules! sqlx_driver {
                 $driver::through_pooler(self)
             }
 
-            fn creates_at_once(&self) -> bool {
-                $driver::creates_at_once(self)
+            fn changes_at_once(&self) -> bool {
+                $driver::changes_at_once(self)
             }
 
             async fn ping(&self) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ crate::both_backends!(
     counts_follow_every_kind_of_change,
     the_task_limit_holds_under_concurrent_creates,
     keyed_creates_and_deletes_move_the_task_limit,
+    a_toggle_moves_its_task_out_of_and_back_into_its_due_day,
     concurrent_changes_of_two_users_commit_apart,
 );
 
@@ -336,6 +337,47 @@ async fn keyed_creates_and_deletes_move_the_task_limit(app: TestApp) {
     assert_eq!(limited.stats("kim").await["total"], 3);
     assert_counts_agree(&limited, "kim").await;
     assert_counts_agree(&limited, "lee").await;
+}
+
+/// A task due yesterday (UTC) is overdue while pending: each toggle takes
+/// it out of its due day or back (the day the database computes from the
+/// row, on PostgreSQL's one-statement toggle, must be the day the create
+/// counted it under: a day later would be today's, which the overdue count
+/// does not read, and the task would stay overdue once completed).
+async fn a_toggle_moves_its_task_out_of_and_back_into_its_due_day(app: TestApp) {
+    let yesterday = (chrono::Utc::now() - chrono::Duration::hours(24)).to_rfc3339();
+    let late = app
+        .create("a", json!({ "title": "late", "due_date": yesterday }))
+        .await;
+    let id = late["id"].as_i64().unwrap();
+    app.create("b", json!({ "title": "b's late", "due_date": yesterday }))
+        .await;
+    assert_eq!(app.stats("a").await["overdue"], 1);
+    for overdue in [0, 1, 0] {
+        let toggled = app
+            .call(
+                Method::PATCH,
+                &format!("/api/tasks/{id}/toggle"),
+                Some("a"),
+                None,
+            )
+            .await;
+        assert_eq!(toggled.status(), 200);
+        assert_eq!(app.stats("a").await["overdue"], overdue);
+        assert_counts_agree(&app, "a").await;
+    }
+    // B's toggle of A's task is a 404 and moves nothing.
+    let refused = app
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{id}/toggle"),
+            Some("b"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 404);
+    assert_eq!(app.stats("a").await["overdue"], 0);
+    assert_eq!(app.stats("b").await["overdue"], 1);
 }
 
 /// Two users' changes at once, some of which write nothing (B's toggles
