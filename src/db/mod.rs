@@ -305,7 +305,7 @@ pub trait Driver: Send + Sync + 'static {
     fn through_pooler(&self) -> bool;
     /// A create and a toggle run as one statement each
     /// (`sql::create_task_at_once`, `sql::toggle_task_at_once`): plain
-    /// PostgreSQL.
+    /// PostgreSQL, not through a transaction pooler.
     fn changes_at_once(&self) -> bool;
     async fn migrate(&self, cmd: MigrateCommand) -> Result<Vec<MigrationState>, StoreError>;
     /// On a Citus coordinator, each table and whether it is distributed;

@@ -82,11 +82,14 @@ impl PgDriver {
         self.pooler
     }
 
-    /// Plain PostgreSQL (`sql::create_task_at_once`,
-    /// `sql::toggle_task_at_once`); Citus keeps the transaction of
-    /// statements.
+    /// Plain PostgreSQL, connected directly (`sql::create_task_at_once`,
+    /// `sql::toggle_task_at_once`). Citus keeps the transaction of
+    /// statements, and so does a transaction pooler: there PostgreSQL does
+    /// not apply the statement timeout, so a statement the API gave up on
+    /// (503) would still commit once it got its lock, where a transaction
+    /// whose client is gone never gets its `COMMIT`.
     fn changes_at_once(&self) -> bool {
-        !self.citus
+        !self.citus && !self.pooler
     }
 }
 

@@ -539,3 +539,109 @@ async fn sqlite_batches_behind_a_held_lock_write_all_or_refuse() {
         "no batch was rolled back: {outcomes:?}"
     );
 }
+
+/// PostgreSQL: a user's row held locked (by another session) past the
+/// statement timeout. Their create and toggle (one statement each on plain
+/// PostgreSQL, a transaction of statements on Citus and through a pooler)
+/// are answered 503 and write nothing: no task, no flip, no change number,
+/// counts and task total as they were; another user's create is not held
+/// up. Once the lock is gone the same writes go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
+    let test = "counts::postgres_writes_behind_a_held_user_row_are_refused_and_not_written";
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres, test).await else {
+        return;
+    };
+    let slow = crate::hardening::second_server(&app, |s| s.statement_timeout_ms = 100).await;
+    let id = app.create_titled("a", "before").await;
+    app.create_titled("b", "before").await;
+    let cursor = crate::changes::feed(&app, "a", "").await["cursor"].clone();
+    let stats = app.stats("a").await;
+    let task = app.list("a", "").await.0[0].clone();
+    // Both users seen by the slow server before the lock (their first
+    // request records them, a write of the users row that would wait too).
+    assert_eq!(slow.list("a", "").await.1, 1);
+    assert_eq!(slow.list("b", "").await.1, 1);
+
+    let mut holder = crate::helpers::pg_connect(&app.database_url).await;
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+        .bind("a")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let created = slow
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("a"),
+            Some(&json!({ "title": "held" })),
+        )
+        .await;
+    assert_eq!(created.status(), 503);
+    assert_eq!(created.headers()["retry-after"], "1");
+    let toggled = slow
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{id}/toggle"),
+            Some("a"),
+            None,
+        )
+        .await;
+    assert_eq!(toggled.status(), 503);
+    // Another user's row is not held.
+    let other = slow
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("b"),
+            Some(&json!({ "title": "not held" })),
+        )
+        .await;
+    assert_eq!(other.status(), 201);
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+
+    // Nothing of the refused writes, whatever their statements were doing
+    // when the lock went.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (tasks, total) = app.list("a", "").await;
+    assert_eq!(total, 1, "{tasks:?}");
+    assert_eq!(tasks[0], task, "not flipped, not updated");
+    assert_eq!(app.stats("a").await, stats);
+    assert_eq!(crate::changes::feed(&app, "a", "").await["cursor"], cursor);
+    assert_counts_agree(&app, "a").await;
+    assert_eq!(app.list("b", "").await.1, 2);
+
+    // The lock gone, the same writes go through, numbered on from there.
+    let created = app.create_titled("a", "after").await;
+    let toggled = app
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{id}/toggle"),
+            Some("a"),
+            None,
+        )
+        .await;
+    assert_eq!(toggled.status(), 200);
+    let page = crate::changes::feed(&app, "a", "").await;
+    let seqs: Vec<i64> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 3], "{page}");
+    assert_eq!(page["changes"][0]["id"], created);
+    assert_counts_agree(&app, "a").await;
+    // The task limit still holds at exactly the user's tasks.
+    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 2).await;
+    let refused = limited
+        .call(
+            Method::POST,
+            "/api/tasks",
+            Some("a"),
+            Some(&json!({ "title": "third" })),
+        )
+        .await;
+    assert_eq!(refused.status(), 409);
+}
