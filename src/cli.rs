@@ -231,6 +231,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None
     };
     let app = Application::build(config.clone()).await?;
+    // Before the line that says it listens: a SIGTERM from then on is a
+    // graceful shutdown.
+    let stop = crate::startup::shutdown_signal();
     let base = format!("http://{}:{}", config.host, app.port());
     tracing::info!(
         address = %base,
@@ -269,5 +272,5 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             println!("{}", crate::mcp::client_configuration(&url, &mcp_token));
         }
     }
-    app.run_until_stopped().await
+    app.run_until_stopped(stop).await
 }

@@ -201,7 +201,8 @@ pub fn insert_task(
 /// the row as that one committed it (the counts, read in a subquery, would
 /// be read as they were when the statement began). Not on Citus, which
 /// pulls an `INSERT … SELECT` that takes an identity value through the
-/// coordinator ([`insert_task`]) and keeps the transaction of statements.
+/// coordinator ([`insert_task`]), nor through a transaction pooler
+/// (`PgDriver::changes_at_once`): those keep the transaction of statements.
 pub fn create_task_at_once(
     user: &str,
     t: &TaskInput,
@@ -521,8 +522,9 @@ pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statem
 /// toggle, read from the flipped row). No row when there is no such task
 /// (or not at those versions) or no users row. Under concurrent changes
 /// of the task it flips the task as the one before it committed it (an
-/// update that waited re-reads the row); a task deleted meanwhile leaves
-/// its change number unused, a gap that never fills in (SPEC 15).
+/// update that waited re-reads the row); a task deleted meanwhile (or,
+/// under `If-Match`, changed to another version) leaves its change number
+/// unused, a gap that never fills in (SPEC 15).
 pub fn toggle_task_at_once(t: Target<'_>, now: DateTime<Utc>) -> Statement {
     let mut b = Builder::new(
         Dialect::Postgres,

@@ -331,6 +331,30 @@ impl Served {
     }
 }
 
+/// A SIGTERM the moment the server says it listens (an orchestrator
+/// stopping a pod that just started) is a clean shutdown, not a kill: the
+/// handlers are installed before that line. (CI caught the race once, on a
+/// loaded machine: the process died of the signal before its accept loop
+/// first polled the shutdown future, which is where the handler used to be
+/// installed.) Repeated, since the race is a matter of scheduling.
+#[tokio::test]
+async fn a_sigterm_right_after_listening_is_a_clean_shutdown() {
+    for _ in 0..5 {
+        let served = Served::start(&[
+            ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+            ("DATABASE_URL", "sqlite::memory:"),
+        ]);
+        let mut seen = Vec::new();
+        served.base(&mut seen);
+        let (status, seen) = served.finish(seen).await;
+        assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
+        assert!(
+            seen.iter().any(|l| l.contains("shutdown signal received")),
+            "{seen:#?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn development_auth_prints_a_curl_line_that_works_as_printed() {
     let served = Served::start(&[]);
@@ -408,7 +432,7 @@ async fn auth_failures_are_logged_with_reason_request_id_and_client_but_no_token
     }
     let status = served.finish(seen).await;
     let (status, seen) = status;
-    assert!(status.success());
+    assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
     let log = seen.join("\n");
     for (id, reason) in [("rid-expired", "expired"), ("rid-forged", "bad_signature")] {
         let line = seen
@@ -543,7 +567,7 @@ async fn every_request_is_one_log_line_and_every_write_an_audit_event() {
         send(method, path, rid).send().await.unwrap();
     }
     let (status, seen) = served.finish(seen).await;
-    assert!(status.success());
+    assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
     let records: Vec<Value> = seen
         .iter()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -697,10 +721,13 @@ async fn kill_9_during_writes_loses_no_acknowledged_task() {
         assert_eq!(all.len(), unique, "{backend:?}: a task stored twice");
         // At most the requests in flight at the kill went in unacknowledged.
         assert!(stored.len() <= acknowledged.len() + 8, "{backend:?}");
-        let status = tokio::task::spawn_blocking(move || restarted.stop(&mut seen))
-            .await
-            .unwrap();
-        assert!(status.success());
+        let (status, seen) = tokio::task::spawn_blocking(move || {
+            let status = restarted.stop(&mut seen);
+            (status, seen)
+        })
+        .await
+        .unwrap();
+        assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
     }
 }
 
@@ -741,7 +768,7 @@ async fn an_ignored_body_field_is_logged_once_by_name_never_its_value() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (status, seen) = served.finish(seen).await;
-    assert!(status.success());
+    assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
     let ignored: Vec<Value> = seen
         .iter()
         .filter(|l| l.contains("was ignored"))
@@ -849,7 +876,7 @@ async fn a_tool_call_is_one_log_line_without_its_arguments() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (status, seen) = served.finish(seen).await;
-    assert!(status.success());
+    assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
     let calls: Vec<Value> = seen
         .iter()
         .filter(|l| l.contains("\"tool call\""))
