@@ -333,10 +333,12 @@ impl Served {
 
 /// A SIGTERM the moment the server says it listens (an orchestrator
 /// stopping a pod that just started) is a clean shutdown, not a kill: the
-/// handlers are installed before that line. (CI caught the race once, on a
-/// loaded machine: the process died of the signal before its accept loop
-/// first polled the shutdown future, which is where the handler used to be
-/// installed.) Repeated, since the race is a matter of scheduling.
+/// handlers are installed before that line, not where they used to be, at
+/// the accept loop's first poll of the shutdown future (this test failed
+/// every time with that). Likely what CI's Citus step saw once, on a loaded
+/// machine: a server killed by the SIGTERM after it had served a request
+/// (another worker thread can serve it while the accept loop's thread is
+/// descheduled). Repeated, since the race is a matter of scheduling.
 #[tokio::test]
 async fn a_sigterm_right_after_listening_is_a_clean_shutdown() {
     for _ in 0..5 {
