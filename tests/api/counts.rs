@@ -279,11 +279,9 @@ async fn keyed_creates_and_deletes_move_the_task_limit(app: TestApp) {
         let limited = &limited;
         async move {
             limited
-                .call(
-                    Method::POST,
-                    "/api/tasks",
-                    Some(user),
-                    Some(&json!({ "title": "plain", "due_date": "2030-01-01T00:00:00Z" })),
+                .post_task(
+                    user,
+                    json!({ "title": "plain", "due_date": "2030-01-01T00:00:00Z" }),
                 )
                 .await
                 .status()
@@ -354,27 +352,13 @@ async fn a_toggle_moves_its_task_out_of_and_back_into_its_due_day(app: TestApp) 
         .await;
     assert_eq!(app.stats("a").await["overdue"], 1);
     for overdue in [0, 1, 0] {
-        let toggled = app
-            .call(
-                Method::PATCH,
-                &format!("/api/tasks/{id}/toggle"),
-                Some("a"),
-                None,
-            )
-            .await;
+        let toggled = app.toggle("a", id).await;
         assert_eq!(toggled.status(), 200);
         assert_eq!(app.stats("a").await["overdue"], overdue);
         assert_counts_agree(&app, "a").await;
     }
     // B's toggle of A's task is a 404 and moves nothing.
-    let refused = app
-        .call(
-            Method::PATCH,
-            &format!("/api/tasks/{id}/toggle"),
-            Some("b"),
-            None,
-        )
-        .await;
+    let refused = app.toggle("b", id).await;
     assert_eq!(refused.status(), 404);
     assert_eq!(app.stats("a").await["overdue"], 0);
     assert_eq!(app.stats("b").await["overdue"], 1);
@@ -570,34 +554,13 @@ async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
         .fetch_one(&mut holder)
         .await
         .unwrap();
-    let created = slow
-        .call(
-            Method::POST,
-            "/api/tasks",
-            Some("a"),
-            Some(&json!({ "title": "held" })),
-        )
-        .await;
+    let created = slow.post_task("a", json!({ "title": "held" })).await;
     assert_eq!(created.status(), 503);
     assert_eq!(created.headers()["retry-after"], "1");
-    let toggled = slow
-        .call(
-            Method::PATCH,
-            &format!("/api/tasks/{id}/toggle"),
-            Some("a"),
-            None,
-        )
-        .await;
+    let toggled = slow.toggle("a", id).await;
     assert_eq!(toggled.status(), 503);
     // Another user's row is not held.
-    let other = slow
-        .call(
-            Method::POST,
-            "/api/tasks",
-            Some("b"),
-            Some(&json!({ "title": "not held" })),
-        )
-        .await;
+    let other = slow.post_task("b", json!({ "title": "not held" })).await;
     assert_eq!(other.status(), 201);
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
 
@@ -614,14 +577,7 @@ async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
 
     // The lock gone, the same writes go through, numbered on from there.
     let created = app.create_titled("a", "after").await;
-    let toggled = app
-        .call(
-            Method::PATCH,
-            &format!("/api/tasks/{id}/toggle"),
-            Some("a"),
-            None,
-        )
-        .await;
+    let toggled = app.toggle("a", id).await;
     assert_eq!(toggled.status(), 200);
     let page = crate::changes::feed(&app, "a", "").await;
     let seqs: Vec<i64> = page["changes"]
@@ -635,13 +591,6 @@ async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
     assert_counts_agree(&app, "a").await;
     // The task limit still holds at exactly the user's tasks.
     let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 2).await;
-    let refused = limited
-        .call(
-            Method::POST,
-            "/api/tasks",
-            Some("a"),
-            Some(&json!({ "title": "third" })),
-        )
-        .await;
+    let refused = limited.post_task("a", json!({ "title": "third" })).await;
     assert_eq!(refused.status(), 409);
 }

@@ -291,6 +291,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /api/tasks` as `user`, whatever the answer.
+    pub async fn post_task(&self, user: &str, body: Value) -> Response {
+        self.call(Method::POST, "/api/tasks", Some(user), Some(&body))
+            .await
+    }
+
+    /// `PATCH /api/tasks/{id}/toggle` as `user`, whatever the answer.
+    pub async fn toggle(&self, user: &str, id: i64) -> Response {
+        let path = format!("/api/tasks/{id}/toggle");
+        self.call(Method::PATCH, &path, Some(user), None).await
+    }
+
     pub async fn get_task(&self, user: &str, id: i64) -> Response {
         self.call(Method::GET, &format!("/api/tasks/{id}"), Some(user), None)
             .await

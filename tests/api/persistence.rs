@@ -145,14 +145,7 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
     assert_eq!(after["by_priority"]["low"], 3);
     assert_eq!(after["overdue"], 1, "{after}");
     again.create_titled("ann", "sixth").await;
-    let seventh = again
-        .call(
-            Method::POST,
-            "/api/tasks",
-            Some("ann"),
-            Some(&json!({ "title": "seventh" })),
-        )
-        .await;
+    let seventh = again.post_task("ann", json!({ "title": "seventh" })).await;
     assert_eq!(seventh.status(), 409, "ann has her 6 tasks");
     again.create_titled("bob", "bob's second").await;
 }
