@@ -22,26 +22,49 @@ def errors(r):
     return r.get("non2xx", 0) + r.get("connect", 0) + r.get("read", 0) + r.get("write", 0)
 
 
+def ceilings(rows):
+    """The ceilings measured first, by workload, and those measured right
+    before one API run (BESIDE=1), by (tokens, connections, workload)."""
+    first, beside = {}, {}
+    for r in rows:
+        if r["tokens"] != "pgbench":
+            continue
+        if "beside" in r:
+            kind, conns = r["beside"].split("/")
+            beside[(kind, int(conns), r["workload"])] = r
+        else:
+            first.setdefault(r["workload"], r)
+    return first, beside
+
+
 def table(rows):
-    ceiling = {r["workload"]: r["rps"] for r in rows if r["tokens"] == "pgbench"}
+    first, beside = ceilings(rows)
     http = [r for r in rows if r["tokens"] != "pgbench"]
     by = {(r["backend"], r["tokens"], r["connections"], r["workload"]): r for r in http}
     out = ["## PostgreSQL ceiling (pgbench -M prepared -c 50 -j 2, the API's SQL)", "",
-           "| workload | transactions/s | avg latency ms | errors |",
-           "|---|---:|---:|---:|"]
+           "| workload | transactions/s | avg latency ms | errors "
+           "| beside the API's runs: min | max |",
+           "|---|---:|---:|---:|---:|---:|"]
     for w in WORKLOADS:
-        r = next((r for r in rows if r["tokens"] == "pgbench" and r["workload"] == w), None)
+        r = first.get(w)
+        near = [b["rps"] for k, b in beside.items() if k[2] == w]
         if r:
-            out.append(f"| {w} | {r['rps']:,.0f} | {r['avg_ms']:.2f} | {r['errors']} |")
+            lo, hi = (f"{min(near):,.0f}", f"{max(near):,.0f}") if near else ("", "")
+            out.append(f"| {w} | {r['rps']:,.0f} | {r['avg_ms']:.2f} | {r['errors']} "
+                       f"| {lo} | {hi} |")
     out += ["", "## The API (wrk -t2, release build)", "",
+            "`/ ceiling`: against the ceiling measured right before the run (BESIDE=1), "
+            "else the one measured first; `/ first`: against the one measured first.", "",
             "| backend | tokens | conns | workload | req/s | p50 ms | p99 ms | max ms "
-            "| errors | timeouts | peak RSS MB | / ceiling | EdDSA / HS256 |",
-            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| errors | timeouts | peak RSS MB | / ceiling | / first | EdDSA / HS256 |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(http, key=lambda r: (r["backend"] != "postgres", r["tokens"] != "hs256",
                                          r["connections"], WORKLOADS.index(r["workload"]))):
-        ratio = ""
-        if r["backend"] == "postgres" and r["workload"] in ceiling:
-            ratio = f"{r['rps'] / ceiling[r['workload']]:.2f}"
+        ratio = vs_first = ""
+        if r["backend"] == "postgres" and r["workload"] in first:
+            vs_first = f"{r['rps'] / first[r['workload']]['rps']:.2f}"
+            near = beside.get((r["tokens"], r["connections"], r["workload"]))
+            ratio = f"{r['rps'] / near['rps']:.2f}" if near else vs_first
         vs_hs = ""
         if r["tokens"] == "eddsa":
             hs = by.get((r["backend"], "hs256", r["connections"], r["workload"]))
@@ -50,7 +73,8 @@ def table(rows):
         out.append(
             f"| {r['backend']} | {r['tokens']} | {r['connections']} | {r['workload']} "
             f"| {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} "
-            f"| {errors(r)} | {r.get('timeout', 0)} | {r['peak_rss_mb']:.0f} | {ratio} | {vs_hs} |")
+            f"| {errors(r)} | {r.get('timeout', 0)} | {r['peak_rss_mb']:.0f} | {ratio} "
+            f"| {vs_first} | {vs_hs} |")
     lite = [r for r in http if r["backend"] == "sqlite"]
     if lite:
         out += ["", "## SQLite beside PostgreSQL (same tokens, connections and workload)", "",
@@ -135,7 +159,7 @@ def bars(svg, top, title, unit, groups, series, value, log=False):
 def chart(rows):
     http = {(r["backend"], r["tokens"], r["connections"], r["workload"]): r
             for r in rows if r["tokens"] != "pgbench"}
-    ceiling = {r["workload"]: r["rps"] for r in rows if r["tokens"] == "pgbench"}
+    ceiling = {w: r["rps"] for w, r in ceilings(rows)[0].items()}
     conns = sorted({r["connections"] for r in rows if r["tokens"] != "pgbench"})
     svg = Svg(900, 700)
     palette = ["#9e9e9e", "#1565c0", "#64b5f6", "#2e7d32", "#81c784", "#ef6c00", "#ffb74d"]

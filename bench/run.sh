@@ -7,6 +7,11 @@
 # Settings (environment):
 #   DURATION=15                      seconds per workload
 #   PROFILE="get create"             workloads to profile with `perf record -a`
+#   BESIDE=1                         PostgreSQL: also run the pgbench ceiling of each
+#                                    workload right before the API's run of it, and
+#                                    take the API's ratio against that one (this
+#                                    machine's speed drifts by 10-30% over a run;
+#                                    0: ratios against the ceilings measured first)
 #                                    (half the run; reports beside the results)
 #   CONNECTIONS="50 1000"            wrk connections
 #   BACKENDS="postgres sqlite"
@@ -22,12 +27,13 @@
 #   OUT=bench/results/<date-time>    results.jsonl, table.md, chart.svg, logs
 #
 # Needs wrk and pgbench (installed from Debian when missing) and Python 3 with
-# `cryptography` (pip-installed when missing). Takes about 15 minutes.
+# `cryptography` (pip-installed when missing). Takes about 25 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-15}"
 PROFILE="${PROFILE:-}"
+BESIDE="${BESIDE:-1}"
 CONNECTIONS="${CONNECTIONS:-50 1000}"
 BACKENDS="${BACKENDS:-postgres sqlite}"
 TOKEN_KINDS="${TOKEN_KINDS:-hs256 eddsa}"
@@ -227,6 +233,11 @@ for backend in $BACKENDS; do
       start_server "$url"
       load "$kind" "$c" list 3 >/dev/null # warm up: pools, caches, every token verified once
       for w in $WORKLOADS; do
+        if [ "$backend" = postgres ] && [ "$BESIDE" = 1 ]; then
+          say "pgbench ceiling: $w (beside $kind c=$c)"
+          record postgres pgbench 50 "$w" "$(ceiling "$url" "$w")" "{\"beside\": \"$kind/$c\"}"
+          reset "$backend" "$url"
+        fi
         say "$backend $kind c=$c $w"
         profiling=""
         if [[ " $PROFILE " == *" $w "* ]]; then
@@ -244,12 +255,12 @@ for backend in $BACKENDS; do
         if [ -n "$profiling" ]; then
           wait "$profiling" || true
           data="$OUT/perf-$backend-$kind-$c-$w.data"
-          perf report -i "$data" --no-children --sort comm --stdio 2>/dev/null |
+          perf report -i "$data" --no-children --sort comm --stdio -g none 2>/dev/null |
             grep -v '^$' | head -n 30 >"${data%.data}-by-process.txt" || true
-          perf report -i "$data" --no-children --comm todo-api --sort dso,symbol --stdio \
-            -g none 2>/dev/null | grep -v '^$' | head -n 80 >"${data%.data}-server.txt" || true
+          perf report -i "$data" --no-children --comm tokio-runtime-w --sort dso,symbol --stdio \
+            -g none 2>/dev/null | grep -v "^$" | sed -E "s/ {2,}/  /g" | head -n 80 >"${data%.data}-server.txt" || true
           perf report -i "$data" --no-children --comm postgres --sort symbol --stdio \
-            -g none 2>/dev/null | grep -v '^$' | head -n 50 >"${data%.data}-postgres.txt" || true
+            -g none 2>/dev/null | grep -v "^$" | sed -E "s/ {2,}/  /g" | head -n 50 >"${data%.data}-postgres.txt" || true
         fi
         record "$backend" "$kind" "$c" "$w" "$result" \
           "{\"peak_rss_mb\": $(rss VmHWM), \"rss_mb\": $(rss VmRSS)}"
