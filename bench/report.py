@@ -41,7 +41,8 @@ def table(rows):
     first, beside = ceilings(rows)
     http = [r for r in rows if r["tokens"] != "pgbench"]
     by = {(r["backend"], r["tokens"], r["connections"], r["workload"]): r for r in http}
-    out = ["## PostgreSQL ceiling (pgbench -M prepared -c 50 -j 2, the API's SQL)", "",
+    mode = next((r.get("mode", "prepared") for r in first.values()), "prepared")
+    out = [f"## PostgreSQL ceiling (pgbench -M {mode} -c 50 -j 2, the API's SQL)", "",
            "| workload | transactions/s | avg latency ms | errors "
            "| beside the API's runs: min | max |",
            "|---|---:|---:|---:|---:|---:|"]

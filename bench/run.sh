@@ -7,6 +7,10 @@
 # Settings (environment):
 #   DURATION=15                      seconds per workload
 #   PROFILE="get create"             workloads to profile with `perf record -a`
+#   PGBENCH_MODE=prepared            the ceiling's query protocol (pgbench -M): prepared,
+#                                    as the API sends its statements; simple or
+#                                    extended (pgbench's default and its other one)
+#                                    parse and plan every query: about 0.4 of it here
 #   BESIDE=1                         PostgreSQL: also run the pgbench ceiling of each
 #                                    workload right before the API's run of it, and
 #                                    take the API's ratio against that one (this
@@ -34,6 +38,7 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-15}"
 PROFILE="${PROFILE:-}"
 BESIDE="${BESIDE:-1}"
+PGBENCH_MODE="${PGBENCH_MODE:-prepared}"
 CONNECTIONS="${CONNECTIONS:-50 1000}"
 BACKENDS="${BACKENDS:-postgres sqlite}"
 TOKEN_KINDS="${TOKEN_KINDS:-hs256 eddsa}"
@@ -156,7 +161,7 @@ ceiling() { # url workload
                     -f bench/pgbench/create.sql@10 -f bench/pgbench/toggle.sql@10) ;;
     *) scripts=(-f "bench/pgbench/$2.sql") ;;
   esac
-  pgbench -n -M prepared -c 50 -j 2 -T "$DURATION" -D users="$USERS" -D tasks="$TASKS" \
+  pgbench -n -M "$PGBENCH_MODE" -c 50 -j 2 -T "$DURATION" -D users="$USERS" -D tasks="$TASKS" \
     "${scripts[@]}" "$1" 2>&1 | python3 -c '
 import json, re, sys
 text = sys.stdin.read()
@@ -166,7 +171,7 @@ failed = re.search(r"number of failed transactions: ([0-9]+)", text)
 if not tps:
     sys.exit("pgbench failed:\n" + text)
 print(json.dumps({"rps": float(tps.group(1)), "avg_ms": float(lat.group(1)),
-                  "errors": int(failed.group(1)) if failed else 0}))'
+                  "errors": int(failed.group(1)) if failed else 0, "mode": sys.argv[1]}))' "$PGBENCH_MODE"
 }
 
 start_server() { # url
