@@ -7,6 +7,7 @@
 # Settings (environment):
 #   DURATION=15                      seconds per workload
 #   PROFILE="get create"             workloads to profile with `perf record -a`
+#                                    (half the run; reports beside the results)
 #   PGBENCH_MODE=prepared            the ceiling's query protocol (pgbench -M): prepared,
 #                                    as the API sends its statements; simple or
 #                                    extended (pgbench's default and its other one)
@@ -16,7 +17,6 @@
 #                                    take the API's ratio against that one (this
 #                                    machine's speed drifts by 10-30% over a run;
 #                                    0: ratios against the ceilings measured first)
-#                                    (half the run; reports beside the results)
 #   CONNECTIONS="50 1000"            wrk connections
 #   BACKENDS="postgres sqlite"
 #   TOKEN_KINDS="hs256 eddsa"
