@@ -1,5 +1,8 @@
--- The per-user counts of seeded tasks, as migrations 0008 and 0009 fill them in
--- (the SQLite seeds run it after inserting tasks directly).
+-- The per-user counts and task totals of the tasks as they are, as migrations
+-- 0008 and 0009 fill them in: after the SQLite seeds insert tasks directly, and
+-- after bench/run.sh deletes what a workload created (the twin: counts.sql).
+DELETE FROM task_counts;
+DELETE FROM task_due_days;
 INSERT INTO task_counts (user_id, priority, category, completed, n)
 SELECT user_id, priority, category, completed, COUNT(*)
 FROM tasks GROUP BY user_id, priority, category, completed;

@@ -16,16 +16,6 @@ FROM (
   UNION ALL
   SELECT 'user-' || (i % :others + 1), i FROM generate_series(1, :others * :each) i
 ) seed;
--- The per-user counts, as migration 0008 fills them in.
-INSERT INTO task_counts (user_id, priority, category, completed, n)
-SELECT user_id, priority, category, completed, COUNT(*)
-FROM tasks GROUP BY user_id, priority, category, completed;
-INSERT INTO task_due_days (user_id, due_day, n)
-SELECT user_id, floor(extract(epoch FROM due_date) / 86400)::bigint AS due_day, COUNT(*)
-FROM tasks WHERE NOT completed AND due_date IS NOT NULL
-GROUP BY user_id, due_day;
--- Each user's task total, as migration 0009 fills it in.
-UPDATE users SET task_total = c.n
-FROM (SELECT user_id, SUM(n) AS n FROM task_counts GROUP BY user_id) AS c
-WHERE c.user_id = users.id;
+-- The per-user counts and task totals (migrations 0008, 0009).
+\ir counts.sql
 VACUUM ANALYZE;
