@@ -145,7 +145,7 @@ seed() { # backend url
 reset() { # backend url
   if [ "$1" != sqlite ]; then
     psql "$2" -q -c "DELETE FROM tasks WHERE id > $SEEDED" -f bench/counts.sql \
-      -c "VACUUM ANALYZE tasks" -c "VACUUM ANALYZE task_counts" >/dev/null
+      -c "VACUUM ANALYZE" >/dev/null
   else
     python3 - "${2#sqlite://}" "$SEEDED" bench/counts_sqlite.sql <<'PY'
 import sqlite3, sys
