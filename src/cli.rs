@@ -112,7 +112,7 @@ pub async fn main() -> ExitCode {
 fn init_logging(s: &Settings, to_stderr: bool) -> WorkerGuard {
     let filter = EnvFilter::try_new(log_filter(&s.log_level)).unwrap_or_else(|_| {
         eprintln!("warning: LOG_LEVEL: not a level or tracing filter; using info");
-        EnvFilter::new("info,sqlx=warn")
+        EnvFilter::new("info,sqlx=warn,rmcp=warn")
     });
     let json = match s.log_format {
         Some(LogFormat::Json) => true,

@@ -256,6 +256,17 @@ pub struct Settings {
         default_value_t = 10
     )]
     pub mcp_max_sessions_per_user: usize,
+    /// Long-lived GET /mcp streams open at once.
+    #[arg(long, global = true, env = "MCP_MAX_STREAMS", default_value_t = 1000)]
+    pub mcp_max_streams: usize,
+    /// GET /mcp streams one user may have open at once.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_MAX_STREAMS_PER_USER",
+        default_value_t = 10
+    )]
+    pub mcp_max_streams_per_user: usize,
     /// A direct PostgreSQL URL for the LISTEN connection of live updates, when DATABASE_URL goes through a transaction pooler (PgBouncer, Neon's pooled host). Default: DATABASE_URL.
     #[arg(
         long,
@@ -307,6 +318,30 @@ pub struct Settings {
         default_value_t = 15
     )]
     pub events_heartbeat_seconds: u64,
+    /// Unused event tickets one user may hold; a new one past it replaces their oldest.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTS_MAX_TICKETS_PER_USER",
+        default_value_t = 16
+    )]
+    pub events_max_tickets_per_user: i64,
+    /// Signs event tickets; instances behind one address need the same one. Default: derived from BETTER_AUTH_SECRET, else drawn at start-up.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTS_TICKET_SECRET",
+        hide_env_values = true
+    )]
+    pub events_ticket_secret: Option<Secret>,
+    /// Tombstones kept per user for the changes feed; past it (and a tenth more) the oldest are forgotten, and a cursor older than them is 410.
+    #[arg(
+        long,
+        global = true,
+        env = "MAX_TOMBSTONES_PER_USER",
+        default_value_t = 10_000
+    )]
+    pub max_tombstones_per_user: u32,
     /// DELETE answers: empty (204) or json (200 with a body).
     #[arg(long, global = true, env = "DELETE_RESPONSE", value_enum, ignore_case = true, default_value_t = DeleteResponse::Empty)]
     pub delete_response: DeleteResponse,
@@ -381,7 +416,14 @@ pub fn log_filter(level: &str) -> String {
         other if !other.contains(['=', ',']) => other.to_owned(),
         _ => level.to_owned(),
     };
-    format!("{word},sqlx=warn")
+    // rmcp logs every MCP session id at info (and more below): a session
+    // id is what a session's requests present, so it stays out of the log
+    // unless a filter names rmcp itself.
+    if word.contains("rmcp") {
+        format!("{word},sqlx=warn")
+    } else {
+        format!("{word},sqlx=warn,rmcp=warn")
+    }
 }
 
 /// Validated configuration.
@@ -632,6 +674,7 @@ impl Config {
                 concurrency: s.user_db_concurrency,
                 max_tasks: s.max_tasks_per_user,
                 wait: Duration::from_secs(5),
+                max_tombstones: s.max_tombstones_per_user.max(1),
             },
             production,
             auto_migrate: s.auto_migrate,
@@ -652,6 +695,8 @@ impl Config {
             events: crate::http::events::EventsConfig {
                 max_backlog: s.events_max_backlog.max(1),
                 heartbeat: Duration::from_secs(s.events_heartbeat_seconds.max(1)),
+                max_tickets_per_user: s.events_max_tickets_per_user.max(1),
+                ticket_key: ticket_key(s),
             },
             listen_database,
             listen_given: given(&s.listen_database_url).is_some(),
@@ -662,6 +707,18 @@ impl Config {
                 .then(|| Duration::from_secs(s.tombstone_sweep_seconds)),
         })
     }
+}
+
+/// What event tickets are signed with: `EVENTS_TICKET_SECRET`, else a key
+/// derived from `BETTER_AUTH_SECRET` (so that instances sharing it redeem
+/// each other's tickets), else one of this process.
+fn ticket_key(s: &Settings) -> crate::http::events::TicketKey {
+    use crate::http::events::TicketKey;
+    [&s.events_ticket_secret, &s.better_auth_secret]
+        .into_iter()
+        .flatten()
+        .find(|sec| !sec.expose().is_empty())
+        .map_or_else(TicketKey::random, |sec| TicketKey::derive(sec.expose()))
 }
 
 /// The MCP endpoint's settings (SPEC 16).
@@ -735,6 +792,9 @@ fn mcp_config(
             .collect(),
         max_sessions: s.mcp_max_sessions.max(1),
         max_sessions_per_user: s.mcp_max_sessions_per_user.max(1),
+        max_streams: s.mcp_max_streams.max(1),
+        max_streams_per_user: s.mcp_max_streams_per_user.max(1),
+        request_timeout: Duration::from_secs(s.request_timeout_seconds.max(1)),
     })
 }
 
@@ -845,13 +905,15 @@ mod tests {
 
     #[test]
     fn python_log_levels_are_understood() {
-        assert_eq!(log_filter("WARNING"), "warn,sqlx=warn");
-        assert_eq!(log_filter("CRITICAL"), "error,sqlx=warn");
-        assert_eq!(log_filter("Debug"), "debug,sqlx=warn");
+        assert_eq!(log_filter("WARNING"), "warn,sqlx=warn,rmcp=warn");
+        assert_eq!(log_filter("CRITICAL"), "error,sqlx=warn,rmcp=warn");
+        assert_eq!(log_filter("Debug"), "debug,sqlx=warn,rmcp=warn");
         assert_eq!(
             log_filter("info,todo_api=debug"),
-            "info,todo_api=debug,sqlx=warn"
+            "info,todo_api=debug,sqlx=warn,rmcp=warn"
         );
+        // Named, rmcp logs as asked (session ids included).
+        assert_eq!(log_filter("info,rmcp=debug"), "info,rmcp=debug,sqlx=warn");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::tasks::list::ListQuery;
 use crate::tasks::model::{
-    Category, Priority, Task, TaskInput, TaskPatch, now, stored_tags, tag_key,
+    Category, Priority, Task, TaskInput, TaskPatch, now, stored_tags,
 };
 use sql::{Dialect, Statement, Target};
 use url::DatabaseUrl;
@@ -284,6 +284,7 @@ pub trait Driver: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
     async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError>;
     async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError>;
+    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError>;
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError>;
     /// The first column of every row, as text.
     async fn fetch_texts(&self, stmt: Statement) -> Result<Vec<String>, StoreError>;
@@ -335,6 +336,8 @@ pub struct UserLimits {
     pub max_tasks: u32,
     /// Longest an operation waits for its turn.
     pub wait: std::time::Duration,
+    /// Tombstones kept per user (`MAX_TOMBSTONES_PER_USER`).
+    pub max_tombstones: u32,
 }
 
 impl Default for UserLimits {
@@ -342,6 +345,7 @@ impl Default for UserLimits {
         Self {
             concurrency: 4,
             max_tasks: 100_000,
+            max_tombstones: 10_000,
             wait: std::time::Duration::from_secs(5),
         }
     }
@@ -466,7 +470,7 @@ pub struct Stats {
 }
 
 /// One of a user's tags and how many of their tasks carry it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct TagCount {
     /// As first written, on the user's oldest task that carries it.
     #[schema(example = "errand")]
@@ -520,6 +524,8 @@ pub struct Store {
     dialect: Dialect,
     gate: Arc<gate::UserGate>,
     max_tasks: u32,
+    /// Tombstones kept per user (`MAX_TOMBSTONES_PER_USER`).
+    max_tombstones: u32,
     /// This instance's event streams, told of every change committed here
     /// (and, through `changes::listen`, elsewhere).
     hub: Arc<changes::Hub>,
@@ -593,6 +599,7 @@ impl Store {
             dialect,
             gate: gate::UserGate::new(limits.concurrency, limits.wait),
             max_tasks: limits.max_tasks,
+            max_tombstones: limits.max_tombstones,
             hub: Arc::new(changes::Hub::new(streams.per_user, streams.per_instance)),
             notifier,
             changes_at_once: driver.changes_at_once(),
@@ -911,11 +918,15 @@ impl Store {
             None
         } else {
             let stmt = sql::delete_task(self.dialect, user, id, versions);
-            let tombstone = sql::insert_tombstone(self.dialect, user, id, now());
-            let counts = recount(self.dialect, user, Recount::Deleted);
-            let deleted = self
-                .change(user, -1, None, stmt, Some(counts), vec![tombstone])
-                .await;
+            let d = self.dialect;
+            let keep = i64::from(self.max_tombstones.max(1));
+            let then = vec![
+                sql::insert_tombstone(d, user, id, now()),
+                sql::compact_tombstones(d, user, keep),
+                sql::purge_compacted(d, user),
+            ];
+            let counts = recount(d, user, Recount::Deleted);
+            let deleted = self.change(user, -1, None, stmt, Some(counts), then).await;
             missing_user_has_no_task(deleted)?
         };
         self.settle(t, deleted.map(drop)).await
@@ -1054,16 +1065,21 @@ impl Store {
 
     /// Store an event ticket's hash for `user`, valid until `expires_at`
     /// (unix seconds); the stream it opens ends at `token_expires_at`.
+    /// The user keeps at most `max_live` live tickets: their oldest beyond
+    /// that (and their expired ones) go in the same transaction.
     pub async fn create_ticket(
         &self,
         user: &str,
         hash: &str,
         expires_at: i64,
         token_expires_at: i64,
+        max_live: i64,
     ) -> Result<(), StoreError> {
         let _turn = self.gate.enter(user).await?;
-        let stmt = sql::insert_ticket(self.dialect, user, hash, expires_at, token_expires_at);
-        self.driver.execute(stmt).await.map(drop)
+        let d = self.dialect;
+        let trim = sql::trim_tickets(d, user, now().timestamp(), (max_live - 1).max(0));
+        let insert = sql::insert_ticket(d, user, hash, expires_at, token_expires_at);
+        self.driver.execute_all(vec![trim, insert]).await
     }
 
     /// Take (use up) a ticket: its token's expiry, or `None` when there is
@@ -1095,6 +1111,7 @@ impl Store {
                     .execute_all(vec![
                         sql::mark_purged(d, user, before, SWEEP_BATCH),
                         sql::purge_tombstones(d, user, before, SWEEP_BATCH),
+                        sql::recount_tombstones(d, user),
                     ])
                     .await?;
                 purged += 1;
@@ -1162,22 +1179,14 @@ impl Store {
 
     /// The user's tags with the number of tasks carrying each, by name
     /// (compared case-insensitively).
+    /// The user's tags with their counts, by name, at most
+    /// [`sql::TAGS_LISTED`]: counted by the database, so the server holds
+    /// the answer only, whatever the number of tagged tasks.
     pub async fn tags(&self, user: &str) -> Result<Vec<TagCount>, StoreError> {
         let _turn = self.gate.enter(user).await?;
-        let rows = self
-            .driver
-            .fetch_texts(sql::tagged(self.dialect, user))
-            .await?;
-        let mut counts: BTreeMap<String, TagCount> = BTreeMap::new();
-        for stored in rows {
-            for name in stored_tags(&stored) {
-                counts
-                    .entry(tag_key(&name))
-                    .or_insert(TagCount { name, count: 0 })
-                    .count += 1;
-            }
-        }
-        Ok(counts.into_values().collect())
+        self.driver
+            .fetch_tag_counts(sql::tag_counts(self.dialect, user, sql::TAGS_LISTED))
+            .await
     }
 
     pub async fn stats(&self, user: &str) -> Result<Stats, StoreError> {

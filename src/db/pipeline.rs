@@ -32,7 +32,7 @@ use tokio_postgres::{Client, Row};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError, TagCount,
     TaskRow,
 };
 
@@ -400,6 +400,11 @@ impl Driver for Pipelined {
                 n: r.try_get("n")?,
             })
         })
+    }
+
+    /// Always a scan: on the sqlx driver.
+    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError> {
+        self.writes.fetch_tag_counts(stmt).await
     }
 
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {

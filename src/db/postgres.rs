@@ -7,7 +7,7 @@ use sqlx::{Arguments, Connection, Postgres};
 use super::pool::{Conn, Deadline, Pool, Setup};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow, TagCount,
     StoreError, TaskRow,
 };
 

@@ -671,23 +671,75 @@ pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -
     b.finish()
 }
 
-/// The stored tags of each of a user's tagged tasks, oldest first
-/// (`GET /api/tags` counts them).
-pub fn tagged(d: Dialect, user: &str) -> Statement {
-    let mut b = Builder::scan(d, "SELECT tags FROM tasks WHERE user_id = ");
-    b.bind(text(user));
-    b.push(" AND tag_keys <> '' ORDER BY id");
+/// The most tags `GET /api/tags` lists: the first by name.
+pub const TAGS_LISTED: i64 = 1000;
+
+/// The user's tags with how many tasks carry each (`GET /api/tags`),
+/// counted by the database: each tagged task's stored tags and keys split
+/// side by side into rows, grouped by key, at most `limit` groups in key
+/// order (bytewise, as the API compares). A tag's name is its spelling on
+/// the oldest task carrying it: the least of `<id, 20 digits><US><name>`,
+/// so each group keeps one short string, never a list.
+pub fn tag_counts(d: Dialect, user: &str, limit: i64) -> Statement {
+    let sep = TAG_SEPARATOR as u32;
+    let mut b = match d {
+        Dialect::Postgres => {
+            let mut b = Builder::scan(
+                d,
+                &format!(
+                    "SELECT substr(min((lpad(t.id::text, 20, '0') || chr({sep}) || k.name) \
+                     COLLATE \"C\"), 22) AS name, COUNT(*) AS count \
+                     FROM tasks t CROSS JOIN LATERAL unnest(\
+                     string_to_array(t.tags, chr({sep})), \
+                     string_to_array(substr(t.tag_keys, 2), chr({sep}))) AS k(name, key) \
+                     WHERE t.user_id = "
+                ),
+            );
+            b.bind(text(user));
+            b.push(" AND t.tag_keys <> '' AND k.key <> '' GROUP BY k.key ORDER BY k.key COLLATE \"C\"");
+            b
+        }
+        Dialect::Sqlite => {
+            // No array functions: a recursive CTE takes one tag off the
+            // front of both lists per step.
+            let mut b = Builder::scan(
+                d,
+                &format!(
+                    "WITH RECURSIVE split(id, names, keys, name, key) AS (\
+                     SELECT id, tags, substr(tag_keys, 2), NULL, NULL FROM tasks \
+                     WHERE user_id = "
+                ),
+            );
+            b.bind(text(user));
+            b.push(&format!(
+                " AND tag_keys <> '' UNION ALL \
+                 SELECT id, substr(names, instr(names, char({sep})) + 1), \
+                 substr(keys, instr(keys, char({sep})) + 1), \
+                 substr(names, 1, instr(names, char({sep})) - 1), \
+                 substr(keys, 1, instr(keys, char({sep})) - 1) \
+                 FROM split WHERE keys <> '') \
+                 SELECT substr(min(printf('%020d', id) || char({sep}) || name), 22) AS name, \
+                 COUNT(*) AS count FROM split WHERE key <> '' GROUP BY key ORDER BY key"
+            ));
+            b
+        }
+    };
+    b.push(" LIMIT ").bind(Arg::Int(limit));
     b.finish()
 }
 
 /// Take the user's next change number (SPEC 15): the users row stays
 /// locked until the change's transaction ends, so numbers are handed out
 /// in commit order, and moves the user's task total by `tasks` (a create
-/// +1, a delete -1). No row when the user's row is missing.
+/// +1, a delete -1; a delete also counts its tombstone). No row when the
+/// user's row is missing.
 pub fn next_seq(d: Dialect, user: &str, tasks: i64) -> Statement {
     let mut b = Builder::new(d, "UPDATE users SET last_seq = last_seq + 1");
     if tasks != 0 {
         b.push(", task_total = task_total + ").bind(Arg::Int(tasks));
+    }
+    if tasks < 0 {
+        b.push(", tombstone_count = tombstone_count + 1");
     }
     b.push(" WHERE id = ")
         .bind(text(user))
@@ -806,6 +858,50 @@ pub fn purge_tombstones(d: Dialect, user: &str, before: DateTime<Utc>, batch: i6
     b.finish()
 }
 
+/// After a delete: when the user has more than `keep` tombstones and a
+/// tenth more, remember the newest of those past the newest `keep` in
+/// `purged_seq` (a cursor before it is 410) and count `keep`. Below the
+/// bound the count on the row skips the walk over the tombstones.
+pub fn compact_tombstones(d: Dialect, user: &str, keep: i64) -> Statement {
+    let greatest = match d {
+        Dialect::Sqlite => "MAX",
+        Dialect::Postgres => "GREATEST",
+    };
+    let mut b = Builder::new(d, "UPDATE users SET purged_seq = ");
+    b.push(greatest)
+        .push("(purged_seq, COALESCE((SELECT seq FROM task_tombstones WHERE user_id = ")
+        .bind(text(user));
+    b.push(" ORDER BY seq DESC LIMIT 1 OFFSET ")
+        .bind(Arg::Int(keep))
+        .push("), 0)), tombstone_count = ")
+        .bind(Arg::Int(keep));
+    b.push(" WHERE id = ").bind(text(user));
+    b.push(" AND tombstone_count > ")
+        .bind(Arg::Int(keep.saturating_add(keep / 10)));
+    b.finish()
+}
+
+/// Forget the user's tombstones up to `purged_seq` (those
+/// [`compact_tombstones`] gave up; none, usually: one index probe).
+pub fn purge_compacted(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::new(d, "DELETE FROM task_tombstones WHERE user_id = ");
+    b.bind(text(user));
+    b.push(" AND seq <= (SELECT purged_seq FROM users WHERE id = ")
+        .bind(text(user))
+        .push(")");
+    b.finish()
+}
+
+/// Count the user's tombstones again (after the retention sweep).
+pub fn recount_tombstones(d: Dialect, user: &str) -> Statement {
+    let mut b = Builder::new(
+        d,
+        "UPDATE users SET tombstone_count = (SELECT COUNT(*) FROM task_tombstones WHERE user_id = ",
+    );
+    b.bind(text(user)).push(") WHERE id = ").bind(text(user));
+    b.finish()
+}
+
 /// Store a ticket (its hash) for `GET /api/events?ticket=`.
 pub fn insert_ticket(
     d: Dialect,
@@ -824,13 +920,29 @@ pub fn insert_ticket(
     b.finish()
 }
 
-/// Take a ticket: delete it if unexpired; its token's expiry is returned.
+/// Before a new ticket of `user`: forget their expired tickets, and the
+/// oldest past the newest `keep` (so at most `keep + 1` are ever live).
+pub fn trim_tickets(d: Dialect, user: &str, now: i64, keep: i64) -> Statement {
+    let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
+    b.bind(text(user));
+    b.push(" AND (expires_at <= ").bind(Arg::Int(now));
+    b.push(" OR ticket_hash NOT IN (SELECT ticket_hash FROM event_tickets WHERE user_id = ")
+        .bind(text(user));
+    b.push(" ORDER BY expires_at DESC, ticket_hash LIMIT ")
+        .bind(Arg::Int(keep))
+        .push("))");
+    b.finish()
+}
+
+/// Take a ticket: delete it if neither it nor its token has expired; its
+/// token's expiry is returned.
 pub fn take_ticket(d: Dialect, user: &str, hash: &str, now: i64) -> Statement {
     let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
     b.bind(text(user))
         .push(" AND ticket_hash = ")
         .bind(text(hash));
     b.push(" AND expires_at > ").bind(Arg::Int(now));
+    b.push(" AND token_expires_at > ").bind(Arg::Int(now));
     b.push(" RETURNING token_expires_at");
     b.finish()
 }

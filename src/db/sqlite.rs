@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::pool::{Conn, Deadline, Pool, Setup, Transacting};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow, TagCount,
     StoreError, TaskRow,
 };
 

@@ -156,6 +156,12 @@ macro_rules! sqlx_driver {
                 })
             }
 
+            async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError> {
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, TagCount, _>(sql, args).fetch_all(&mut *c)
+                })
+            }
+
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
                     sqlx::query_scalar_with::<$db, i64, _>(sql, args).fetch_one(&mut *c)

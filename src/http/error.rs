@@ -16,6 +16,9 @@ pub enum ApiError {
     /// 401; `token_sent` adds `error="invalid_token"` to `WWW-Authenticate`.
     #[error("invalid authentication credentials")]
     Unauthorized { token_sent: bool },
+    /// 400: a header or parameter this API cannot read at all.
+    #[error("{0}")]
+    BadRequest(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0}")]
@@ -77,6 +80,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The most problems a 422 lists one by one; past them, one more problem
+/// (`too_many_errors`, `ctx.omitted`) counts the rest. A body of many bad
+/// items (a long `tags` string) is answered in a few kilobytes, not in
+/// fifty times its own size.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// `problems` with those past [`MAX_PROBLEMS`] counted instead of listed.
+fn capped(mut problems: Vec<Problem>) -> Vec<Problem> {
+    if problems.len() > MAX_PROBLEMS {
+        let omitted = problems.len() - MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(
+            Problem::new(
+                Vec::new(),
+                "too_many_errors",
+                format!("{omitted} more problems not listed"),
+            )
+            .with_ctx(serde_json::json!({ "omitted": omitted })),
+        );
+    }
+    problems
+}
+
 fn detail(status: StatusCode, detail: &str) -> Response {
     let body = Detail {
         detail: detail.to_owned(),
@@ -103,6 +129,7 @@ impl IntoResponse for ApiError {
                 );
                 resp
             }
+            Self::BadRequest(msg) => detail(StatusCode::BAD_REQUEST, msg),
             Self::Forbidden(msg) => detail(StatusCode::FORBIDDEN, msg),
             Self::NotFound(msg) => detail(StatusCode::NOT_FOUND, msg),
             Self::MethodNotAllowed => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
@@ -127,7 +154,9 @@ impl IntoResponse for ApiError {
             }
             Self::Validation(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(ValidationError { detail: errors }),
+                axum::Json(ValidationError {
+                    detail: capped(errors),
+                }),
             )
                 .into_response(),
             Self::TooManyRequests { retry_after } => {

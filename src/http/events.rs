@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+use hmac::Mac;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +44,11 @@ pub struct EventsConfig {
     pub max_backlog: i64,
     /// `EVENTS_HEARTBEAT_SECONDS`: a comment after this long without events.
     pub heartbeat: Duration,
+    /// `EVENTS_MAX_TICKETS_PER_USER`: live tickets one user may hold; a new
+    /// one past it replaces their oldest.
+    pub max_tickets_per_user: i64,
+    /// What tickets are signed with.
+    pub ticket_key: TicketKey,
 }
 
 impl Default for EventsConfig {
@@ -50,13 +56,60 @@ impl Default for EventsConfig {
         Self {
             max_backlog: 1000,
             heartbeat: Duration::from_secs(15),
+            max_tickets_per_user: 16,
+            ticket_key: TicketKey::random(),
         }
     }
 }
 
+/// The key event tickets are signed with, so that a forged or altered
+/// ticket is refused before the database is asked. Instances that redeem
+/// each other's tickets need the same key: `EVENTS_TICKET_SECRET`, else
+/// one derived from `BETTER_AUTH_SECRET`, else one drawn at start-up.
+#[derive(Clone, Copy)]
+pub struct TicketKey([u8; 32]);
+
+impl TicketKey {
+    /// A key derived from a shared secret (never the secret itself).
+    pub fn derive(secret: &str) -> Self {
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+        mac.update(b"todo-api event tickets v1");
+        Self(mac.finalize().into_bytes().into())
+    }
+
+    /// A key of this process only.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// The signature of a ticket's parts.
+    fn sign(&self, user: &str, random: &[u8], expires: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(user.as_bytes());
+        mac.update(&[0]);
+        mac.update(random);
+        mac.update(&expires.to_be_bytes());
+        mac
+    }
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(****)")
+    }
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
 /// How long a ticket may wait for its stream.
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
-/// A ticket longer than this is refused unread.
+/// A ticket's second part: 16 random bytes, its expiry (8 bytes, unix
+/// seconds, big-endian) and 16 bytes of its signature.
+const TICKET_RANDOM: usize = 16;
+const TICKET_SIGNATURE: usize = 16;
+const TICKET_BODY: usize = TICKET_RANDOM + 8 + TICKET_SIGNATURE;
+/// A ticket longer than this is refused unread (a user id of the longest
+/// and the body, in base64).
 const MAX_TICKET: usize = 2048;
 /// Entries a stream reads per page: at most this many events wait in a
 /// stream's memory for a client that stopped reading (a task's JSON is at
@@ -165,24 +218,41 @@ pub struct Ticket {
 /// `EventSource`, which cannot send the `Authorization` header.
 #[utoipa::path(
     post, path = "/events/ticket", tag = "changes", operation_id = "create_event_ticket",
-    responses((status = 200, description = "A ticket for one stream, valid 60 s; the stream it opens ends when this request's token expires", body = Ticket))
+    responses((status = 200, description = "A ticket for one stream, valid 60 s (never past this request's token); the stream it opens ends when the token expires. A user holds at most `EVENTS_MAX_TICKETS_PER_USER` unused tickets: a new one past that replaces their oldest", body = Ticket))
 )]
 pub async fn ticket(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
-    let random: [u8; 32] = rand::random();
+    let now = chrono::Utc::now().timestamp();
+    let token_expires = user.0.expires_at.unwrap_or(i64::MAX);
+    // Never valid past its token.
+    let expires = (now + TICKET_TTL.as_secs() as i64).min(token_expires);
+    let random: [u8; TICKET_RANDOM] = rand::random();
+    let signature = s
+        .events
+        .ticket_key
+        .sign(user.id(), &random, expires)
+        .finalize()
+        .into_bytes();
+    let mut body = Vec::with_capacity(TICKET_BODY);
+    body.extend_from_slice(&random);
+    body.extend_from_slice(&expires.to_be_bytes());
+    body.extend_from_slice(&signature[..TICKET_SIGNATURE]);
     let ticket = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(user.id()),
-        URL_SAFE_NO_PAD.encode(random)
+        URL_SAFE_NO_PAD.encode(body)
     );
-    let now = chrono::Utc::now().timestamp();
-    let expires = now + TICKET_TTL.as_secs() as i64;
-    let token_expires = user.0.expires_at.unwrap_or(i64::MAX);
     s.store
-        .create_ticket(user.id(), &hash(&ticket), expires, token_expires)
+        .create_ticket(
+            user.id(),
+            &hash(&ticket),
+            expires,
+            token_expires,
+            s.events.max_tickets_per_user,
+        )
         .await?;
     let body = Ticket {
         ticket,
-        expires_in: TICKET_TTL.as_secs(),
+        expires_in: u64::try_from(expires - now).unwrap_or(0),
     };
     Ok(BodyKind::Other.mark(Json(body).into_response()))
 }
@@ -199,23 +269,42 @@ fn ticket_param(uri: &axum::http::Uri) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The user a ticket names, when it is one this server signed and has not
+/// expired: checked without the database (a forged ticket costs no query).
+fn signed_user(key: &TicketKey, ticket: &str, now: i64) -> Option<String> {
+    if ticket.len() > MAX_TICKET {
+        return None;
+    }
+    let (user, body) = ticket.split_once('.')?;
+    let user = String::from_utf8(URL_SAFE_NO_PAD.decode(user).ok()?).ok()?;
+    if user.is_empty()
+        || user.chars().count() > crate::auth::MAX_USER_ID_CHARS
+        || user.chars().any(char::is_control)
+    {
+        return None;
+    }
+    let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+    if body.len() != TICKET_BODY {
+        return None;
+    }
+    let (random, rest) = body.split_at(TICKET_RANDOM);
+    let (expires, signature) = rest.split_at(8);
+    let expires = i64::from_be_bytes(expires.try_into().ok()?);
+    key.sign(&user, random, expires)
+        .verify_truncated_left(signature)
+        .ok()?;
+    (expires > now).then_some(user)
+}
+
 /// Who a ticket is for, and when their token expires; 401 when it is not
 /// a live ticket (used, expired, forged).
-async fn redeem(store: &Store, ticket: &str) -> Result<Identity, ApiError> {
+async fn redeem(store: &Store, key: &TicketKey, ticket: &str) -> Result<Identity, ApiError> {
     let refuse = || {
         crate::telemetry::auth_failure("bad_ticket");
         tracing::warn!(reason = "bad_ticket", "authentication failed");
         ApiError::Unauthorized { token_sent: true }
     };
-    if ticket.len() > MAX_TICKET {
-        return Err(refuse());
-    }
-    let user = ticket
-        .split_once('.')
-        .and_then(|(u, _)| URL_SAFE_NO_PAD.decode(u).ok())
-        .and_then(|u| String::from_utf8(u).ok())
-        .filter(|u| !u.is_empty() && u.chars().count() <= crate::auth::MAX_USER_ID_CHARS)
-        .ok_or_else(refuse)?;
+    let user = signed_user(key, ticket, chrono::Utc::now().timestamp()).ok_or_else(refuse)?;
     match store.take_ticket(&user, &hash(ticket)).await? {
         Some(token_expires) => Ok(Identity {
             user_id: user,
@@ -245,7 +334,7 @@ pub async fn events(State(s): State<AppState>, req: Request) -> Result<Response,
     let (mut parts, _) = req.into_parts();
     let user = match ticket_param(&parts.uri) {
         Some(ticket) => {
-            let identity = redeem(&s.store, &ticket).await?;
+            let identity = redeem(&s.store, &s.events.ticket_key, &ticket).await?;
             super::auth::admit(&mut parts, &s, identity).await?
         }
         // Only the header: a bearer token is never taken from the URL.

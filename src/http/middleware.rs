@@ -252,3 +252,63 @@ fn keep_sane_request_id(req: &mut Request<Body>) {
         req.headers_mut().remove(REQUEST_ID);
     }
 }
+
+/// HTTP/1.1: an answer given before its request's body was read to the end
+/// (a 401, 413 or 422 decided from the headers) says `Connection: close`.
+/// The server closes such a connection rather than read an unbounded
+/// remainder, and a client that was not told would send its next request
+/// on a connection about to close ("Server disconnected").
+pub async fn close_if_body_unread(req: Request<Body>, next: Next) -> Response<Body> {
+    let has_body = req.version() == axum::http::Version::HTTP_11
+        && (req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
+    if !has_body {
+        return next.run(req).await;
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = req.map(|body| {
+        Body::new(ReadToEnd {
+            inner: body,
+            read: std::sync::Arc::clone(&read),
+        })
+    });
+    let mut resp = next.run(req).await;
+    if !read.load(std::sync::atomic::Ordering::Acquire) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// A request body that sets `read` once its end has been reached.
+struct ReadToEnd {
+    inner: Body,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -143,4 +143,5 @@ pub fn router(
         // Outermost: on every answer, preflights and panics included; it
         // also drops an insane `X-Request-ID` before the layers above.
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::close_if_body_unread))
 }

@@ -84,6 +84,9 @@ pub enum BodyKind {
     TaskList { completed: i64, pending: i64 },
     /// Stats, `/api/me`, tags, a DELETE body: wrapped only by `data`.
     Other,
+    /// A protocol's own body (MCP's JSON-RPC, its errors included): never
+    /// rewritten.
+    Verbatim,
 }
 
 impl BodyKind {
@@ -104,6 +107,9 @@ pub async fn reshape(State(c): State<Conventions>, req: Request, next: Next) -> 
     let resp = next.run(req).await;
     let status = resp.status();
     let kind = resp.extensions().get::<BodyKind>().copied();
+    if kind == Some(BodyKind::Verbatim) {
+        return resp;
+    }
     let is_error = status.is_client_error() || status.is_server_error();
     let is_json = resp
         .headers()
@@ -179,7 +185,10 @@ impl Conventions {
         }
         let mut out = Vec::with_capacity(body.len() + 96);
         let close = match (self.envelope, kind) {
-            (Envelope::None, _) | (Envelope::Named, BodyKind::Other) => return Spliced::Unchanged,
+            (Envelope::None | Envelope::Named, BodyKind::Other) | (_, BodyKind::Verbatim) => {
+                return Spliced::Unchanged;
+            }
+            (Envelope::None, _) => return Spliced::Unchanged,
             (Envelope::Named, BodyKind::Task) => {
                 out.extend_from_slice(br#"{"task":"#);
                 1
@@ -223,7 +232,9 @@ impl Conventions {
             }
         }
         let value = match (self.envelope, kind) {
-            (Envelope::None, _) | (Envelope::Named, BodyKind::Other) => value,
+            (Envelope::None, _) | (Envelope::Named, BodyKind::Other) | (_, BodyKind::Verbatim) => {
+                value
+            }
             (Envelope::Named, BodyKind::Task) => json!({ "task": value }),
             (envelope, BodyKind::TaskList { completed, pending }) => {
                 let count = value.as_array().map_or(0, Vec::len) as i64;
@@ -292,9 +303,27 @@ pub fn error_code(status: StatusCode) -> &'static str {
     }
 }
 
+/// The longest `error.message`, in characters: a 422's problems are
+/// already capped (`error::MAX_PROBLEMS`); this bounds the sentence made
+/// of them whatever their texts.
+pub const MAX_ERROR_MESSAGE: usize = 1000;
+
 /// `error.message`: the `detail` text, or the 422's problems as
-/// `body.title: Field required; …`.
+/// `body.title: Field required; …`, at most [`MAX_ERROR_MESSAGE`]
+/// characters (then ending in `…`).
 fn error_message(detail: Option<&Value>) -> String {
+    let message = full_error_message(detail);
+    if message.chars().count() <= MAX_ERROR_MESSAGE {
+        return message;
+    }
+    let cut = message
+        .char_indices()
+        .nth(MAX_ERROR_MESSAGE - 1)
+        .map_or(message.len(), |(at, _)| at);
+    format!("{}…", &message[..cut])
+}
+
+fn full_error_message(detail: Option<&Value>) -> String {
     match detail {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(problems)) => problems

@@ -3,17 +3,20 @@
 //! isolation; the OAuth protected-resource metadata (RFC 9728); and the
 //! same tools over stdio for local agents (`todo-api mcp`).
 
+mod sessions;
 mod tools;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -22,11 +25,13 @@ use crate::http::AppState;
 use crate::http::auth::{AccessTokenRules, AuthUser, authenticate};
 use crate::http::error::ApiError;
 use crate::http::middleware::BODY_LIMIT;
+use crate::http::shape::BodyKind;
 
+use sessions::{Caps, Opener, OwnedSessions};
 pub use tools::TaskTools;
 
 /// The MCP endpoint's settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct McpConfig {
     /// `MCP_RESOURCE_URL`: this endpoint as an OAuth resource. When set,
     /// only access tokens for it are accepted at `/mcp`.
@@ -43,10 +48,37 @@ pub struct McpConfig {
     pub max_sessions: usize,
     /// Of those, how many one user may have.
     pub max_sessions_per_user: usize,
+    /// Long-lived `GET /mcp` streams open at once.
+    pub max_streams: usize,
+    /// Of those, how many one user may have.
+    pub max_streams_per_user: usize,
+    /// `REQUEST_TIMEOUT_SECONDS`: a tool call answered as an event stream
+    /// ends by then too.
+    pub request_timeout: Duration,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            resource: None,
+            authorization_servers: Vec::new(),
+            issuers: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_sessions: 1000,
+            max_sessions_per_user: 10,
+            max_streams: 1000,
+            max_streams_per_user: 10,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// An idle session of the previous protocol version is closed after this.
 const SESSION_IDLE: Duration = Duration::from_secs(300);
+
+/// The longest `Mcp-Session-Id` looked at (rmcp's are UUIDs).
+const MAX_SESSION_ID: usize = 128;
 
 /// What the `/mcp` guard needs.
 #[derive(Clone)]
@@ -54,10 +86,9 @@ struct Guard {
     state: AppState,
     config: Arc<McpConfig>,
     access: Option<AccessTokenRules>,
-    sessions: Arc<LocalSessionManager>,
     /// Each session's user: a session is only ever used by the user who
     /// opened it (another user's token with its id gets a 404).
-    owners: moka::sync::Cache<String, String>,
+    sessions: Arc<OwnedSessions>,
 }
 
 /// `/mcp` and the protected-resource metadata, on the REST API's state.
@@ -72,13 +103,22 @@ pub fn router(
 ) -> Router<AppState> {
     let config = Arc::new(config);
     let tools = TaskTools::new(routes, document, None);
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(SESSION_IDLE);
-    let sessions = Arc::new(sessions);
+    let mut local = LocalSessionManager::default();
+    local.session_config.keep_alive = Some(SESSION_IDLE);
+    let sessions = Arc::new(OwnedSessions::new(
+        local,
+        Caps {
+            sessions: config.max_sessions,
+            sessions_per_user: config.max_sessions_per_user,
+            streams: config.max_streams,
+            streams_per_user: config.max_streams_per_user,
+        },
+    ));
     let mut http = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(BODY_LIMIT)
-        // Plain JSON answers to tool calls: the request timeout covers the
-        // whole call.
+        // Plain JSON answers to tool calls without a session: the request
+        // timeout covers the whole call (in a session, rmcp answers with
+        // an event stream, which the guard ends at the same deadline).
         .with_json_response(true)
         .with_cancellation_token(stop);
     http = if config.allowed_hosts.is_empty() {
@@ -94,14 +134,6 @@ pub fn router(
             resource,
             issuers: config.issuers.clone(),
         }),
-        owners: moka::sync::Cache::builder()
-            .max_capacity(
-                u64::try_from(config.max_sessions)
-                    .unwrap_or(u64::MAX)
-                    .saturating_mul(2),
-            )
-            .time_to_idle(SESSION_IDLE)
-            .build(),
         config: Arc::clone(&config),
         sessions,
     };
@@ -122,23 +154,42 @@ pub fn router(
         .route("/.well-known/oauth-protected-resource/mcp", get(metadata))
 }
 
-/// This endpoint's resource URL: `MCP_RESOURCE_URL`, else from the request.
-fn resource_url(config: &McpConfig, req: &Request) -> String {
+/// This endpoint's resource URL: `MCP_RESOURCE_URL`, else the request's
+/// `Host` when it is a plain authority (no user info, no stray bytes)
+/// that `MCP_ALLOWED_HOSTS` accepts; `None` for any other `Host`.
+fn resource_url(config: &McpConfig, req: &Request) -> Option<String> {
     if let Some(r) = &config.resource {
-        return r.clone();
+        return Some(r.clone());
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().ok()?,
+        None => "localhost",
+    };
+    let authority = axum::http::uri::Authority::try_from(host).ok()?;
+    if authority.as_str().contains('@') || !host_allowed(&config.allowed_hosts, &authority) {
+        return None;
+    }
     let scheme = req
         .headers()
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https")
         .unwrap_or("http");
-    format!("{scheme}://{host}/mcp")
+    // Written back by the URL parser: what it says is a URL.
+    let url = url::Url::parse(&format!("{scheme}://{authority}/mcp")).ok()?;
+    Some(url.to_string())
+}
+
+/// `MCP_ALLOWED_HOSTS` as rmcp reads it: the host, and the port when the
+/// entry names one; an empty list allows any.
+fn host_allowed(allowed: &[String], authority: &axum::http::uri::Authority) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|entry| {
+            axum::http::uri::Authority::try_from(entry.as_str()).is_ok_and(|a| {
+                a.host().eq_ignore_ascii_case(authority.host())
+                    && a.port_u16().is_none_or(|p| authority.port_u16() == Some(p))
+            })
+        })
 }
 
 /// Where the metadata of `resource` is (RFC 9728 3.1: the well-known path
@@ -158,7 +209,10 @@ fn metadata_url(resource: &str) -> String {
 
 /// RFC 9728 protected-resource metadata.
 fn protected_resource(config: &McpConfig, req: &Request) -> Response {
-    let resource = resource_url(config, req);
+    let Some(resource) = resource_url(config, req) else {
+        return ApiError::BadRequest("Host is not one this endpoint answers for (MCP_ALLOWED_HOSTS)")
+            .into_response();
+    };
     axum::Json(json!({
         "resource": resource,
         "authorization_servers": config.authorization_servers,
@@ -168,27 +222,48 @@ fn protected_resource(config: &McpConfig, req: &Request) -> Response {
     .into_response()
 }
 
-/// Before rmcp: the `Origin` check, the session cap, and the bearer token
-/// (401 with the metadata's URL, per the MCP authorization spec). The
-/// verified user goes into the request for the tools.
+/// Before rmcp, and around it. Before: the `Origin` check, the session
+/// header's form, the bearer token (401 with the metadata's URL, per the
+/// MCP authorization spec), the session's owner. The verified user goes
+/// into the request for the tools, and rmcp runs as that user, so the
+/// session manager counts and owns what it opens ([`sessions`]). After: a
+/// refusal becomes 429, a streamed answer is bounded in time, and nothing
+/// of `/mcp` is reshaped by the REST conventions.
 async fn admit(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let resp = guarded(g, req, next).await;
+    BodyKind::Verbatim.mark(resp)
+}
+
+async fn guarded(g: Guard, req: Request, next: Next) -> Response {
+    let started = tokio::time::Instant::now();
     if let Some(origin) = req.headers().get(header::ORIGIN)
         && !origin_allowed(&g.config, &req, origin)
     {
         tracing::warn!("MCP request from a foreign Origin refused");
         return ApiError::Forbidden("Origin not allowed").into_response();
     }
+    let session = match req.headers().get("mcp-session-id") {
+        None => None,
+        Some(v)
+            if v.len() <= MAX_SESSION_ID
+                && !v.is_empty()
+                && v.as_bytes().iter().all(|b| b.is_ascii_graphic()) =>
+        {
+            v.to_str().ok().map(str::to_owned)
+        }
+        Some(_) => {
+            return ApiError::BadRequest("Mcp-Session-Id is not a session id this server issued")
+                .into_response();
+        }
+    };
     let (mut parts, body) = req.into_parts();
     let user = match authenticate(&mut parts, &g.state, g.access.as_ref()).await {
         Ok(user) => user,
         Err(e) => {
             let unauthorized = matches!(e, ApiError::Unauthorized { .. });
-            let resource = resource_url(
-                &g.config,
-                &Request::from_parts(parts, axum::body::Body::empty()),
-            );
+            let resource = resource_url(&g.config, &Request::from_parts(parts, Body::empty()));
             let mut resp = e.into_response();
-            if unauthorized {
+            if unauthorized && let Some(resource) = resource {
                 let challenge = format!("Bearer resource_metadata=\"{}\"", metadata_url(&resource));
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -197,60 +272,53 @@ async fn admit(State(g): State<Guard>, req: Request, next: Next) -> Response {
             return resp;
         }
     };
-    // A request of the previous protocol version without a session opens
-    // one (if it is an `initialize`): at most `max_sessions` at once, and
-    // `max_sessions_per_user` of one user, so that one user cannot take
-    // them all.
-    let opens_session = parts.method == axum::http::Method::POST
-        && !parts.headers.contains_key("mcp-session-id")
-        && parts
-            .headers
-            .get("mcp-protocol-version")
-            .is_none_or(|v| v.as_bytes() < b"2026-07-28".as_slice());
-    if opens_session {
-        let full = g.sessions.sessions.read().await.len() >= g.config.max_sessions;
-        let users = g
-            .owners
-            .iter()
-            .filter(|(_, owner)| owner.as_str() == user.id())
-            .count();
-        if full || users >= g.config.max_sessions_per_user {
-            crate::telemetry::rate_limited(if full {
-                "mcp_sessions"
-            } else {
-                "mcp_user_sessions"
-            });
-            return ApiError::TooManyRequests {
-                retry_after: Duration::from_secs(5),
-            }
-            .into_response();
-        }
-    }
-    let session = parts
-        .headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     if let Some(id) = &session
-        && g.owners.get(id).is_some_and(|owner| owner != user.id())
+        && g.sessions.owner(id).is_some_and(|owner| owner != user.id())
     {
         tracing::warn!("MCP session used with another user's token");
         return ApiError::NotFound("Session not found").into_response();
     }
     let user_id = user.id().to_owned();
-    let closes = parts.method == axum::http::Method::DELETE;
+    let token_expires = user.0.expires_at;
+    let method = parts.method.clone();
     parts.extensions.insert::<AuthUser>(user);
-    let resp = next.run(Request::from_parts(parts, body)).await;
-    match (&session, resp.headers().get("mcp-session-id")) {
-        (None, Some(id)) => {
-            if let Ok(id) = id.to_str() {
-                g.owners.insert(id.to_owned(), user_id);
-            }
+    let (resp, refused) = Opener::scope(user_id, next.run(Request::from_parts(parts, body))).await;
+    if let Some(why) = refused {
+        crate::telemetry::rate_limited(why.metric());
+        return ApiError::TooMany {
+            detail: why.detail(),
+            retry_after: Duration::from_secs(5),
         }
-        (Some(id), _) if closes && resp.status().is_success() => g.owners.invalidate(id),
-        _ => {}
+        .into_response();
     }
-    resp
+    let streamed = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streamed {
+        return resp;
+    }
+    // A request's answer (a tool call in a session) ends with the request
+    // timeout, as every other answer does; a `GET /mcp` stream (counted
+    // per user by the session manager) when its token expires.
+    let ends_at = if method == Method::GET {
+        token_expires.map(|exp| {
+            let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+            tokio::time::Instant::now() + Duration::from_secs(left as u64)
+        })
+    } else {
+        Some(started + g.config.request_timeout)
+    };
+    match ends_at {
+        Some(at) => {
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .into_data_stream()
+                .take_until(tokio::time::sleep_until(at));
+            Response::from_parts(parts, Body::from_stream(body))
+        }
+        None => resp,
+    }
 }
 
 /// An `Origin` is allowed when it is the endpoint's own (its resource URL's,
@@ -267,7 +335,8 @@ fn origin_allowed(config: &McpConfig, req: &Request, origin: &HeaderValue) -> bo
     {
         return true;
     }
-    let own = url::Url::parse(&resource_url(config, req))
+    let own = resource_url(config, req)
+        .and_then(|r| url::Url::parse(&r).ok())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
     if origin == own {

@@ -175,16 +175,17 @@ pub const SORT_EXPECTED: &str = "'created_at', 'updated_at', 'due_date', 'priori
 
 impl ListQuery {
     /// Parse a raw query string; unknown parameters are ignored, the last of
-    /// a repeated parameter wins (of `tag`, every one counts), the canonical
-    /// name wins over an alias, and every invalid value is reported at the
-    /// name it was sent as.
+    /// a repeated parameter wins and is the only one checked (of `tag`,
+    /// every one counts), the canonical name wins over an alias, and every
+    /// invalid value is reported at the name it was sent as.
     pub fn parse(raw: Option<&str>) -> Result<Self, Vec<Problem>> {
         let mut q = ListQuery::default();
-        // For each parameter: the value that counts and the name it came as.
-        // Every parameter read: (its index in PARAMS, the rank of its
-        // spelling, name, value, position in the query).
-        let mut given: Vec<(usize, usize, String, String, usize)> = Vec::new();
+        // The last value of each spelling of each parameter, with its
+        // position in the query: earlier repeats are neither kept nor
+        // checked, so thousands of them cost one pass over the query.
+        let mut last: [[Option<(String, usize)>; 3]; PARAMS.len()] = Default::default();
         let mut tags: Vec<(String, String)> = Vec::new();
+        let mut tag_count = 0usize;
         let pairs = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes());
         for (at, (name, value)) in pairs.enumerate() {
             let Some((param, rank)) = PARAMS
@@ -195,22 +196,34 @@ impl ListQuery {
                 continue;
             };
             if PARAMS[param][0] == "tag" {
-                tags.push((name.into_owned(), value.into_owned()));
+                // Counted, and kept only up to the limit.
+                tag_count += 1;
+                if tag_count <= TAGS_MAX {
+                    tags.push((name.into_owned(), value.into_owned()));
+                }
                 continue;
             }
-            given.push((param, rank, name.into_owned(), value.into_owned(), at));
+            last[param][rank] = Some((value.into_owned(), at));
         }
-        // Every value is checked; they are applied aliases first and in
-        // query order, so the canonical name's last value is the one left.
+        let mut given: Vec<(usize, usize, &str, &str, usize)> = Vec::new();
+        for (param, spellings) in last.iter().enumerate() {
+            for (rank, value) in spellings.iter().enumerate() {
+                if let Some((v, at)) = value {
+                    given.push((param, rank, PARAMS[param][rank], v.as_str(), *at));
+                }
+            }
+        }
+        // Each spelling's last value is checked; they are applied aliases
+        // first and in query order, so the canonical name's value is the
+        // one left.
         given.sort_by_key(|(_, rank, _, _, at)| (std::cmp::Reverse(*rank), *at));
         let order_given = given.iter().any(|(param, ..)| PARAMS[*param][0] == "order");
         let mut sort_order = None;
         // Problems in the order their parameters came.
         let mut errors: Vec<(usize, Problem)> = Vec::new();
-        for (param, _, name, v, at) in &given {
-            let (name, v) = (name.as_str(), v.as_str());
+        for &(param, _, name, v, at) in &given {
             let f = &mut q.filter;
-            let result = match PARAMS[*param][0] {
+            let result = match PARAMS[param][0] {
                 "status" => status_filter(name, v).map(|s| f.status = s),
                 "priority" => Priority::parse(v)
                     .map(|p| f.priority = Some(p))
@@ -252,14 +265,14 @@ impl ListQuery {
             };
             if let Err(e) = result {
                 errors.retain(|(_, old)| old.loc != e.loc);
-                errors.push((*at, e));
+                errors.push((at, e));
             }
         }
         // `-field` decides the direction unless `order` was given.
         if !order_given && let Some(o) = sort_order {
             q.filter.order = o;
         }
-        match tag_filter(&tags) {
+        match tag_filter(&tags, tag_count) {
             Ok(keys) => q.filter.tags = keys,
             Err(e) => errors.push((usize::MAX, e)),
         }
@@ -289,8 +302,18 @@ fn status_filter(name: &str, v: &str) -> Result<StatusFilter, Problem> {
     }
 }
 
-/// The `tag=` filters: at most [`TAGS_MAX`]; a blank one is ignored.
-fn tag_filter(tags: &[(String, String)]) -> Result<Vec<String>, Problem> {
+/// The `tag=` filters: at most [`TAGS_MAX`] (`count` of them were sent,
+/// `tags` holds the first ones), checked before any is parsed; a blank one
+/// is ignored.
+fn tag_filter(tags: &[(String, String)], count: usize) -> Result<Vec<String>, Problem> {
+    if count > TAGS_MAX {
+        return Err(err(
+            "tag",
+            "too_long",
+            format!("At most {TAGS_MAX} tags may be asked for"),
+        )
+        .with_ctx(json!({ "max_length": TAGS_MAX })));
+    }
     let mut keys: Vec<String> = Vec::new();
     for (name, raw) in tags {
         match parse_tag(raw) {
@@ -307,14 +330,6 @@ fn tag_filter(tags: &[(String, String)]) -> Result<Vec<String>, Problem> {
                 return Err(p);
             }
         }
-    }
-    if tags.len() > TAGS_MAX {
-        return Err(err(
-            "tag",
-            "too_long",
-            format!("At most {TAGS_MAX} tags may be asked for"),
-        )
-        .with_ctx(json!({ "max_length": TAGS_MAX })));
     }
     Ok(keys)
 }

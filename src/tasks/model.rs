@@ -324,16 +324,6 @@ impl<'a> BodyReader<'a> {
         let before = self.errors.len();
         let mut take = |errors: &mut Vec<Problem>, i: usize, raw: &str, from_list: bool| {
             match parse_tag(raw) {
-                Ok(Some(_)) if tags.len() == TAGS_MAX => {
-                    errors.push(
-                        Problem::new(
-                            at(i),
-                            "too_long",
-                            format!("A task has at most {TAGS_MAX} tags"),
-                        )
-                        .with_ctx(json!({ "max_length": TAGS_MAX })),
-                    );
-                }
                 Ok(Some(t)) => tags.push(t),
                 Ok(None) if from_list => errors.push(
                     Problem::new(
@@ -351,6 +341,26 @@ impl<'a> BodyReader<'a> {
                 }
             }
         };
+        // Too many is one problem, at the first tag past the limit, found
+        // before any tag is parsed: a long list costs one pass over it and
+        // one line in the answer.
+        let past_limit = match v {
+            Value::String(s) => s
+                .split(',')
+                .enumerate()
+                .filter(|(_, p)| !p.trim().is_empty())
+                .nth(TAGS_MAX)
+                .map(|(i, _)| i),
+            Value::Array(items) => (items.len() > TAGS_MAX).then_some(TAGS_MAX),
+            _ => None,
+        };
+        if let Some(i) = past_limit {
+            self.errors.push(
+                Problem::new(at(i), "too_long", format!("A task has at most {TAGS_MAX} tags"))
+                    .with_ctx(json!({ "max_length": TAGS_MAX })),
+            );
+            return None;
+        }
         match v {
             Value::Null => {}
             Value::String(s) => {

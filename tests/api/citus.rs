@@ -153,7 +153,7 @@ async fn every_store_statement_routes_to_one_shard() {
             sql::counted_total(d, user, &counted.filter).expect("counted"),
         ),
         ("lock_task", sql::lock_task(d, user, id)),
-        ("tagged", sql::tagged(d, user)),
+        ("tag_counts", sql::tag_counts(d, user, 10)),
         ("sweep_keys", sql::sweep_keys(d, now, 1000)),
         // SPEC 15. (`notify_changes` names no table: the coordinator runs it.)
         ("next_seq", sql::next_seq(d, user, 0)),
@@ -177,7 +177,11 @@ async fn every_store_statement_routes_to_one_shard() {
         ),
         ("insert_ticket", sql::insert_ticket(d, user, "h", 1, 2)),
         ("take_ticket", sql::take_ticket(d, user, "h", 1)),
+        ("trim_tickets", sql::trim_tickets(d, user, 1, 15)),
         ("sweep_tickets", sql::sweep_tickets(d, 1, 1000)),
+        ("compact_tombstones", sql::compact_tombstones(d, user, 10)),
+        ("purge_compacted", sql::purge_compacted(d, user)),
+        ("recount_tombstones", sql::recount_tombstones(d, user)),
     ];
     // A toggle's counts (two groups and a due day) and a create's.
     let was = sql::Counted {
