@@ -26,9 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::tasks::list::ListQuery;
-use crate::tasks::model::{
-    Category, Priority, Task, TaskInput, TaskPatch, now, stored_tags,
-};
+use crate::tasks::model::{Category, Priority, Task, TaskInput, TaskPatch, now, stored_tags};
 use sql::{Dialect, Statement, Target};
 use url::DatabaseUrl;
 

@@ -32,8 +32,8 @@ use tokio_postgres::{Client, Row};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError, TagCount,
-    TaskRow,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError,
+    TagCount, TaskRow,
 };
 
 /// Statements kept prepared per connection; beyond it a statement is

@@ -696,7 +696,9 @@ pub fn tag_counts(d: Dialect, user: &str, limit: i64) -> Statement {
                 ),
             );
             b.bind(text(user));
-            b.push(" AND t.tag_keys <> '' AND k.key <> '' GROUP BY k.key ORDER BY k.key COLLATE \"C\"");
+            b.push(
+                " AND t.tag_keys <> '' AND k.key <> '' GROUP BY k.key ORDER BY k.key COLLATE \"C\"",
+            );
             b
         }
         Dialect::Sqlite => {
@@ -912,23 +914,24 @@ pub fn insert_ticket(
 ) -> Statement {
     let mut b = Builder::new(
         d,
-        "INSERT INTO event_tickets (user_id, ticket_hash, expires_at, token_expires_at) VALUES (",
+        "INSERT INTO event_tickets (user_id, ticket_hash, expires_at, token_expires_at, issued_at) VALUES (",
     );
     b.bind(text(user)).push(", ").bind(text(hash)).push(", ");
     b.bind(Arg::Int(expires_at)).push(", ");
-    b.bind(Arg::Int(token_expires_at)).push(")");
+    b.bind(Arg::Int(token_expires_at)).push(", ");
+    b.bind(Arg::Int(Utc::now().timestamp_micros())).push(")");
     b.finish()
 }
 
-/// Before a new ticket of `user`: forget their expired tickets, and the
-/// oldest past the newest `keep` (so at most `keep + 1` are ever live).
+/// Before a new ticket of `user`: forget their expired tickets, and those
+/// issued before their newest `keep` (so at most `keep + 1` are ever live).
 pub fn trim_tickets(d: Dialect, user: &str, now: i64, keep: i64) -> Statement {
     let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
     b.bind(text(user));
     b.push(" AND (expires_at <= ").bind(Arg::Int(now));
     b.push(" OR ticket_hash NOT IN (SELECT ticket_hash FROM event_tickets WHERE user_id = ")
         .bind(text(user));
-    b.push(" ORDER BY expires_at DESC, ticket_hash LIMIT ")
+    b.push(" ORDER BY issued_at DESC LIMIT ")
         .bind(Arg::Int(keep))
         .push("))");
     b.finish()

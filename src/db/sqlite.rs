@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::pool::{Conn, Deadline, Pool, Setup, Transacting};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow, TagCount,
-    StoreError, TaskRow,
+    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
+    StoreError, TagCount, TaskRow,
 };
 
 pub struct SqliteDriver {

@@ -253,6 +253,21 @@ fn keep_sane_request_id(req: &mut Request<Body>) {
     }
 }
 
+/// A body announced (`Content-Length`) larger than [`BODY_LIMIT`] is 413 at
+/// once: nothing of it is read, and the client is not kept waiting to send
+/// what would be refused.
+pub async fn refuse_oversized(req: Request<Body>, next: Next) -> Response<Body> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
 /// HTTP/1.1: an answer given before its request's body was read to the end
 /// (a 401, 413 or 422 decided from the headers) says `Connection: close`.
 /// The server closes such a connection rather than read an unbounded

@@ -118,6 +118,7 @@ pub fn router(
             middleware::counted_with_deadline,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::refuse_oversized))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::request_id_on_500));
     if conventions.reshapes() {

@@ -428,7 +428,7 @@ pub async fn stats(State(s): State<AppState>, user: AuthUser) -> Result<Response
 /// `GET /api/tags`: the user's tags with how many tasks carry each.
 #[utoipa::path(
     get, path = "/tags", tag = "tasks", operation_id = "list_tags",
-    responses((status = 200, description = "The user's tags (compared case-insensitively, as first written) with their task counts, by name", body = [TagCount]))
+    responses((status = 200, description = "The user's tags (compared case-insensitively, as first written) with their task counts, by name: at most 1,000, the first by name", body = [TagCount]))
 )]
 pub async fn tags(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let tags = s.store.tags(user.id()).await?;

@@ -210,8 +210,10 @@ fn metadata_url(resource: &str) -> String {
 /// RFC 9728 protected-resource metadata.
 fn protected_resource(config: &McpConfig, req: &Request) -> Response {
     let Some(resource) = resource_url(config, req) else {
-        return ApiError::BadRequest("Host is not one this endpoint answers for (MCP_ALLOWED_HOSTS)")
-            .into_response();
+        return ApiError::BadRequest(
+            "Host is not one this endpoint answers for (MCP_ALLOWED_HOSTS)",
+        )
+        .into_response();
     };
     axum::Json(json!({
         "resource": resource,

@@ -356,8 +356,12 @@ impl<'a> BodyReader<'a> {
         };
         if let Some(i) = past_limit {
             self.errors.push(
-                Problem::new(at(i), "too_long", format!("A task has at most {TAGS_MAX} tags"))
-                    .with_ctx(json!({ "max_length": TAGS_MAX })),
+                Problem::new(
+                    at(i),
+                    "too_long",
+                    format!("A task has at most {TAGS_MAX} tags"),
+                )
+                .with_ctx(json!({ "max_length": TAGS_MAX })),
             );
             return None;
         }

@@ -961,6 +961,8 @@ async fn shutdown_closes_open_mcp_streams() {
     let served = Served::start(&[
         ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
         ("DATABASE_URL", "sqlite::memory:"),
+        // The most verbose level: MCP session ids still never reach the log.
+        ("LOG_LEVEL", "trace"),
     ]);
     let mut seen = Vec::new();
     let base = served.base(&mut seen);
@@ -1003,8 +1005,17 @@ async fn shutdown_closes_open_mcp_streams() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     let started = std::time::Instant::now();
-    let (status, _) = served.finish(seen).await;
+    let (status, seen) = served.finish(seen).await;
     assert!(status.success(), "{status}");
+    let logged = seen.join("\n");
+    assert!(
+        logged.contains("POST /mcp") || logged.contains("/mcp"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains(&session),
+        "an MCP session id reached the log"
+    );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
         "the open stream held up shutdown for {:?}",

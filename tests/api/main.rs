@@ -5,6 +5,7 @@ mod helpers;
 
 mod attacks;
 mod auth;
+mod bounds;
 mod changes;
 mod citus;
 mod cli;

@@ -9,3 +9,8 @@ ALTER TABLE users ADD COLUMN tombstone_count BIGINT NOT NULL DEFAULT 0;
 UPDATE users SET tombstone_count = c.n
 FROM (SELECT user_id, COUNT(*) AS n FROM task_tombstones GROUP BY user_id) AS c
 WHERE c.user_id = users.id;
+
+-- When each event ticket was issued (unix microseconds): a user's oldest
+-- tickets past EVENTS_MAX_TICKETS_PER_USER are dropped when a new one is
+-- issued, oldest first.
+ALTER TABLE event_tickets ADD COLUMN issued_at BIGINT NOT NULL DEFAULT 0;
