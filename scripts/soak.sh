@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Soak: a mixed load (60% list, 20% get, 10% create, 10% toggle; 20 users)
-# against the release binary for DURATION seconds, sampling the server's RSS
-# every 10 s. Flat RSS and zero errors mean no leak and no failure.
+# Soak: a mixed load (55% list, 20% get, 10% create, 10% toggle, 5% MCP tool
+# calls; 20 users) against the release binary for DURATION seconds, with the
+# long-lived side beside it (scripts/soak_streams.py: per user, event
+# streams opened with tickets and MCP sessions with their GET streams, in a
+# loop), sampling the server's RSS every 10 s. Flat RSS and zero errors mean
+# no leak and no failure.
 #
 #   scripts/soak.sh [duration-seconds=600] [connections=50] [sqlite|postgres]
 #
@@ -44,6 +47,7 @@ for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && 
 
 # 20 users with 20 tasks each; their tokens and task ids go into the Lua script.
 lua_users=""
+tokens=()
 for u in $(seq 1 20); do
   token="$(BETTER_AUTH_SECRET="$SECRET" DATABASE_URL=sqlite::memory: "$BIN" token --user "soak-$u" --ttl 2h)"
   ids=""
@@ -54,6 +58,7 @@ for u in $(seq 1 20); do
     ids="$ids$id,"
   done
   lua_users="$lua_users{token=\"$token\", ids={$ids}},"
+  tokens+=("$token")
 done
 cat >"$work/mixed.lua" <<LUA
 local users = {$lua_users}
@@ -62,7 +67,16 @@ request = function()
   local u = users[math.random(#users)]
   local h = { ["Authorization"] = "Bearer " .. u.token, ["Content-Type"] = "application/json" }
   local r = math.random(100)
-  if r <= 60 then
+  if r <= 5 then
+    local m = { ["Authorization"] = h["Authorization"], ["Content-Type"] = "application/json",
+      ["Accept"] = "application/json, text/event-stream", ["MCP-Protocol-Version"] = "2026-07-28",
+      ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = "list_tasks" }
+    return wrk.format("POST", "/mcp", m, '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": '
+      .. '{"name": "list_tasks", "arguments": {"limit": 20}, "_meta": {'
+      .. '"io.modelcontextprotocol/protocolVersion": "2026-07-28", '
+      .. '"io.modelcontextprotocol/clientInfo": {"name": "soak", "version": "1"}, '
+      .. '"io.modelcontextprotocol/clientCapabilities": {}}}}')
+  elseif r <= 60 then
     return wrk.format("GET", "/api/tasks?limit=20", h)
   elseif r <= 80 then
     return wrk.format("GET", "/api/tasks/" .. u.ids[math.random(#u.ids)], h)
@@ -83,8 +97,12 @@ echo "seconds,rss_kb" > soak-rss.csv
 sampler=$!
 
 echo "== soak: $BACKEND, ${DURATION}s, $CONNECTIONS connections, $(nproc) cores, $(date -u +%FT%TZ)"
+python3 "$(dirname "$0")/soak_streams.py" "http://127.0.0.1:$port" "$DURATION" "${tokens[@]}" >"$work/streams.txt" &
+streams=$!
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/mixed.lua" "http://127.0.0.1:$port" | tee "$work/wrk.txt"
+wait "$streams" || true
 kill "$sampler" 2>/dev/null || true
+cat "$work/streams.txt"
 echo "== RSS (kB) over time: first, min, max, last"
 tail -n +2 soak-rss.csv | awk -F, 'NR==1{f=$2; mn=$2; mx=$2} {if($2<mn)mn=$2; if($2>mx)mx=$2; l=$2} END{print f, mn, mx, l}'
 echo "== server ERROR lines: $(grep -c '"level":"ERROR"' "$work/server.log" || true)"

@@ -706,11 +706,9 @@ pub fn tag_counts(d: Dialect, user: &str, limit: i64) -> Statement {
             // front of both lists per step.
             let mut b = Builder::scan(
                 d,
-                &format!(
-                    "WITH RECURSIVE split(id, names, keys, name, key) AS (\
-                     SELECT id, tags, substr(tag_keys, 2), NULL, NULL FROM tasks \
-                     WHERE user_id = "
-                ),
+                "WITH RECURSIVE split(id, names, keys, name, key) AS (\
+                 SELECT id, tags, substr(tag_keys, 2), NULL, NULL FROM tasks \
+                 WHERE user_id = ",
             );
             b.bind(text(user));
             b.push(&format!(

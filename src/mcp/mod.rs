@@ -101,6 +101,12 @@ pub fn router(
     document: &serde_json::Value,
     stop: tokio_util::sync::CancellationToken,
 ) -> Router<AppState> {
+    if config.resource.is_none() && config.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "MCP: neither MCP_RESOURCE_URL nor MCP_ALLOWED_HOSTS is set: the OAuth metadata names \
+             the resource after each request's Host; set one of them on a public server"
+        );
+    }
     let config = Arc::new(config);
     let tools = TaskTools::new(routes, document, None);
     let mut local = LocalSessionManager::default();

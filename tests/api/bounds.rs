@@ -352,6 +352,26 @@ async fn a_422_lists_at_most_twenty_problems(app: TestApp) {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.chars().count() <= 1000, "{message}");
     assert_eq!(body["error"]["code"], "validation_error");
+    // Finding 10: MCP's JSON-RPC errors are MCP's, not reshaped into the
+    // envelope (a header that contradicts the body is rmcp's 400).
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", PREVIOUS)
+        .bearer_auth(app.token("ann"))
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": { "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": { "name": "tests", "version": "1" } }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert!(body["error"]["code"].is_i64(), "{body}");
+    assert!(body.get("detail").is_none(), "{body}");
 }
 
 /// Findings 6 and 7: a ticket that is not one this server signed (NUL
