@@ -106,5 +106,7 @@ cat "$work/streams.txt"
 echo "== RSS (kB) over time: first, min, max, last"
 tail -n +2 soak-rss.csv | awk -F, 'NR==1{f=$2; mn=$2; mx=$2} {if($2<mn)mn=$2; if($2>mx)mx=$2; l=$2} END{print f, mn, mx, l}'
 echo "== server ERROR lines: $(grep -c '"level":"ERROR"' "$work/server.log" || true)"
+# Their messages (the log never holds a token or a ticket), at most five.
+grep '"level":"ERROR"' "$work/server.log" | head -n 5 || true
 non2xx="$(grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$work/wrk.txt" | grep -oE '[0-9]+$' || echo 0)"
 echo "== non-2xx responses: $non2xx"

@@ -51,17 +51,6 @@ pub struct EventsConfig {
     pub ticket_key: TicketKey,
 }
 
-impl Default for EventsConfig {
-    fn default() -> Self {
-        Self {
-            max_backlog: 1000,
-            heartbeat: Duration::from_secs(15),
-            max_tickets_per_user: 16,
-            ticket_key: TicketKey::random(),
-        }
-    }
-}
-
 /// The key event tickets are signed with, so that a forged or altered
 /// ticket is refused before the database is asked. Instances that redeem
 /// each other's tickets need the same key: `EVENTS_TICKET_SECRET`, else

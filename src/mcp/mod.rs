@@ -57,23 +57,6 @@ pub struct McpConfig {
     pub request_timeout: Duration,
 }
 
-impl Default for McpConfig {
-    fn default() -> Self {
-        Self {
-            resource: None,
-            authorization_servers: Vec::new(),
-            issuers: Vec::new(),
-            allowed_hosts: Vec::new(),
-            allowed_origins: Vec::new(),
-            max_sessions: 1000,
-            max_sessions_per_user: 10,
-            max_streams: 1000,
-            max_streams_per_user: 10,
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
 /// An idle session of the previous protocol version is closed after this.
 const SESSION_IDLE: Duration = Duration::from_secs(300);
 
