@@ -1,4 +1,4 @@
-// Live updates (issue 16): many open event streams, and the time from a
+// Live updates (docs/live-updates.md): many open event streams, and the time from a
 // write's response to its event on each stream of its user. Driven by
 // bench/events.sh, which starts the servers; node 20, no dependencies.
 //

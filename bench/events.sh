@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Live updates (issue 16): STREAMS concurrent event streams (USERS users,
+# Live updates (docs/live-updates.md): STREAMS concurrent event streams (USERS users,
 # STREAMS / USERS each) on one instance, then on two instances on one
 # PostgreSQL (streams spread over both, writes on the first): the servers'
 # RSS per stream, and the time from a write's response to its event on

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# MCP beside REST (issue 15): the latency of a `list_tasks` tool call and of
+# MCP beside REST (docs/mcp.md): the latency of a `list_tasks` tool call and of
 # `GET /api/tasks` for the same user and tasks, same server, same run.
 #
 #   bench/mcp.sh            DURATION=10 CONNECTIONS=10 TASKS=20 DATABASE=postgres|sqlite

@@ -36,7 +36,7 @@ node_up() { # name port
 shared_preload_libraries = 'citus'
 listen_addresses = '127.0.0.1'
 wal_level = logical
-# Every change is a transaction now (SPEC 15), which holds its worker
+# Every change is a transaction now (docs/live-updates.md), which holds its worker
 # connection until it commits: the suite's many servers at once need more.
 max_connections = 600
 # Citus runs a maintenance daemon (a background worker) per database, and

@@ -1,4 +1,4 @@
-//! Configuration (SPEC 3): environment variables, a `.env` file, CLI flags;
+//! Configuration (docs/configuration.md): environment variables, a `.env` file, CLI flags;
 //! read once at start-up into one typed struct. Failures name the variable
 //! and never print a password or a secret.
 
@@ -224,7 +224,7 @@ pub struct Settings {
         default_value_t = 600
     )]
     pub idempotency_sweep_seconds: u64,
-    /// Field names of response bodies: snake (seeds) or camel (SPEC 13).
+    /// Field names of response bodies: snake (seeds) or camel (docs/frontends.md).
     #[arg(long, global = true, env = "JSON_CASE", value_enum, ignore_case = true, default_value_t = JsonCase::Snake)]
     pub json_case: JsonCase,
     /// Response envelope: none (seeds), named ({tasks, total, …}, {task}) or data ({data: …}).
@@ -348,7 +348,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The frontend conventions asked for (SPEC 13); needs nothing else
+    /// The frontend conventions asked for (docs/frontends.md); needs nothing else
     /// (`todo-api openapi` describes the shape in force from these alone).
     pub fn conventions(&self) -> Conventions {
         Conventions {
@@ -449,11 +449,11 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How often expired Idempotency-Key records are swept (`None`: never).
     pub idempotency_sweep: Option<Duration>,
-    /// Output shapes and PUT's meaning for existing frontends (SPEC 13).
+    /// Output shapes and PUT's meaning for existing frontends (docs/frontends.md).
     pub conventions: Conventions,
-    /// The MCP endpoint (SPEC 16); `None`: not served.
+    /// The MCP endpoint (docs/mcp.md); `None`: not served.
     pub mcp: Option<crate::mcp::McpConfig>,
-    /// Event streams an instance holds (SPEC 15).
+    /// Event streams an instance holds (docs/live-updates.md).
     pub streams: crate::db::StreamLimits,
     /// How an event stream behaves.
     pub events: crate::http::events::EventsConfig,
@@ -495,7 +495,7 @@ fn jwks_url(s: &Settings) -> Result<Option<String>, ConfigError> {
     }
 }
 
-/// `iss` and `aud` expected by default: Better Auth's base URL (SPEC 3),
+/// `iss` and `aud` expected by default: Better Auth's base URL (docs/configuration.md),
 /// with or without a trailing slash.
 fn better_auth_identities(s: &Settings) -> Vec<String> {
     match given(&s.better_auth_url) {
@@ -721,7 +721,7 @@ fn ticket_key(s: &Settings) -> crate::http::events::TicketKey {
         .map_or_else(TicketKey::random, |sec| TicketKey::derive(sec.expose()))
 }
 
-/// The MCP endpoint's settings (SPEC 16).
+/// The MCP endpoint's settings (docs/mcp.md).
 fn mcp_config(
     s: &Settings,
     cors_origins: &[axum::http::HeaderValue],

@@ -1,4 +1,4 @@
-//! Serving connections with bounds on what a client can hold (issue 11):
+//! Serving connections with bounds on what a client can hold (docs/security.md):
 //! a cap on open connections, a deadline for a connection's first request
 //! and for idleness between requests (HTTP/1 and HTTP/2 alike), HTTP/2
 //! keep-alive pings and a stream cap, and a deadline on writing a response

@@ -2,7 +2,7 @@
 
 /// jemalloc: with glibc's malloc, allocation took a tenth of the server's
 /// CPU under load (its arenas' locks contended), and throughput at 1,000
-/// connections halved (docs/benchmarks.md, issue 17).
+/// connections halved (docs/benchmarks.md, docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -299,7 +299,7 @@ async fn sweep_idempotency_keys(store: Store, every: Duration) {
 }
 
 /// Forget tombstones past their retention and expired event tickets every
-/// `every` (SPEC 15), whichever user they belong to.
+/// `every` (docs/live-updates.md), whichever user they belong to.
 async fn sweep_changes(store: Store, every: Duration, retention: Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {

@@ -1,4 +1,4 @@
-//! Metrics (SPEC 9): the process-wide Prometheus recorder and every counter
+//! Metrics (docs/operations.md): the process-wide Prometheus recorder and every counter
 //! the other parts bump. A leaf: it imports nothing of the crate, so any
 //! part may count without depending on the web layer.
 //!
@@ -148,7 +148,7 @@ pub fn db_pool(open: u32, idle: u32) {
         .set(f64::from(open.saturating_sub(idle)));
 }
 
-/// An event stream (SPEC 15) opened (`1.0`) or closed (`-1.0`) on this instance.
+/// An event stream (docs/live-updates.md) opened (`1.0`) or closed (`-1.0`) on this instance.
 pub fn event_stream(delta: f64) {
     metrics::gauge!("event_streams_open").increment(delta);
 }

@@ -1,4 +1,4 @@
--- POST /api/tasks: one change (SPEC 15) in one statement, as the API sends
+-- POST /api/tasks: one change (docs/live-updates.md) in one statement, as the API sends
 -- it on plain PostgreSQL (sql::create_task_at_once): the user's next change
 -- number and task total (unless the user has MAX_TASKS_PER_USER tasks), the
 -- insert numbered with it, then the user's counts (migration 0008). The

@@ -1,4 +1,4 @@
--- PATCH /api/tasks/{id}/complete: one change (SPEC 15) in one statement, as
+-- PATCH /api/tasks/{id}/complete: one change (docs/live-updates.md) in one statement, as
 -- the API sends it on plain PostgreSQL (sql::toggle_task_at_once): the
 -- user's next change number while the task is there, the flip numbered
 -- with it, then the user's counts (migration 0008): the task leaves one

@@ -221,6 +221,11 @@ export async function tour(api: TodoApi, userId: string): Promise<void> {
   await api.deleteTask(again.id, undefined, userId);
   const titles: string[] = tasks.map((t) => t.title).concat(flipped.tags, tags.map((t) => `${t.name} ${t.count}`));
   const done: boolean = toggled.completed && patched.status === "completed";
+  // Closed sets are enums in the document: the generated types are unions.
+  const status: "pending" | "completed" = created.status;
+  const priority: "low" | "medium" | "high" = created.priority;
+  const category: "work" | "personal" | "home" | "other" = created.category;
+  const ops: ("upsert" | "delete")[] = page.changes.map((c) => c.op);
   const counted: number = stats.total + stats.by_priority["high"]! + me.tasks.overdue + total;
-  console.log(titles, done, counted, fetched, replaced.updated_at, health.status, metrics.length, ticket, page.has_more);
+  console.log(titles, done, counted, fetched, replaced.updated_at, health.status, metrics.length, ticket, page.has_more, status, priority, category, ops);
 }

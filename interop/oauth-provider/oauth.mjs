@@ -1,5 +1,5 @@
 // Interop test: Better Auth's OAuth provider (@better-auth/oauth-provider
-// with jwt()) as the authorization server of todo-api's /mcp (SPEC 16).
+// with jwt()) as the authorization server of todo-api's /mcp (docs/mcp.md).
 //
 // A Better Auth server on its own PostgreSQL database, and a todo-api that
 // knows BETTER_AUTH_URL and MCP_RESOURCE_URL (its own /mcp). A user signs

@@ -55,7 +55,7 @@ pub struct AuthConfig {
     pub sessions: Option<SessionSettings>,
 }
 
-/// Session-token lookups (SPEC 4.2, opt-in).
+/// Session-token lookups (docs/auth.md, opt-in).
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub database: PgConnectOptions,

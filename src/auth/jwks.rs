@@ -1,4 +1,4 @@
-//! The JWKS cache (SPEC 4.2): keys by `kid`, fetched with a short timeout,
+//! The JWKS cache (docs/auth.md): keys by `kid`, fetched with a short timeout,
 //! refreshed periodically (honouring `Cache-Control: max-age`) and on an
 //! unknown `kid` at most once per cooldown. When the JWKS server is down the
 //! cached keys keep working; a key that cannot be found is a 401, never a hang.
@@ -22,7 +22,7 @@ const SHORT_WAIT: Duration = Duration::from_secs(1);
 /// The longest a fetched set is trusted without a refresh, whatever max-age says.
 const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 3600);
 
-/// How the cache behaves; see the README's configuration table.
+/// How the cache behaves; see docs/configuration.md.
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
     pub url: String,

@@ -141,7 +141,7 @@ fn b64(part: &str) -> Result<Vec<u8>, AuthFailure> {
         .map_err(|_| AuthFailure::Malformed)
 }
 
-/// What the registered claims must satisfy (SPEC 4.2).
+/// What the registered claims must satisfy (docs/auth.md).
 #[derive(Debug, Clone, Default)]
 pub struct ClaimRules {
     /// Seconds of clock skew allowed on `exp` and `nbf`.

@@ -1,7 +1,7 @@
 //! Public keys from a JWKS, parsed once, and the signature checks per `alg`.
 //!
-//! Every key type Better Auth can be configured with (SPEC 11) and the rest of
-//! SPEC 4.2: Ed25519, P-256, P-384, P-521 and RSA (PKCS#1 v1.5 and PSS). A key
+//! Every key type Better Auth can be configured with (docs/auth.md) and the rest of
+//! docs/auth.md: Ed25519, P-256, P-384, P-521 and RSA (PKCS#1 v1.5 and PSS). A key
 //! only verifies the algorithms its type fits, and only its own `alg` when the
 //! JWK names one, so no token can pick a weaker reading of a key.
 

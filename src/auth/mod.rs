@@ -1,4 +1,4 @@
-//! Bearer-token authentication (SPEC 4): verifying tokens and minting them
+//! Bearer-token authentication (docs/auth.md): verifying tokens and minting them
 //! for development and tests. Knows nothing of HTTP or the task store: the
 //! web layer's extractor (`http::auth`) hands it the token.
 
@@ -101,7 +101,7 @@ impl From<AuthFailure> for VerifyError {
     }
 }
 
-/// Verifies bearer tokens (SPEC 4.2): HS* with the shared secret, every
+/// Verifies bearer tokens (docs/auth.md): HS* with the shared secret, every
 /// asymmetric algorithm with keys from the JWKS, and Better Auth session
 /// tokens from its database when enabled.
 pub struct Authenticator {
@@ -248,7 +248,7 @@ impl Authenticator {
         unexpired && key_kept
     }
 
-    /// Verify an OAuth access token for one resource (SPEC 16, RFC 9068):
+    /// Verify an OAuth access token for one resource (docs/mcp.md, RFC 9068):
     /// a JWT with `typ: at+jwt` whose `aud` names `resource` and whose `iss`
     /// is one of `issuers` (any, when empty), signed by the JWKS (or the
     /// shared secret). Session tokens and plain JWTs are refused: a token
@@ -278,7 +278,7 @@ impl Authenticator {
         Ok(self.verify_parsed(jws, &rules).await?.identity)
     }
 
-    /// Check a JWS's signature and claims (SPEC 4.2).
+    /// Check a JWS's signature and claims (docs/auth.md).
     async fn verify_jws(&self, token: &str) -> Result<Verified, AuthFailure> {
         let jws = Compact::parse(token)?;
         self.verify_parsed(jws, &self.rules).await
@@ -462,7 +462,7 @@ fn mint_claims(
     claims
 }
 
-/// A random secret for development auth (SPEC 4.4): 32 random bytes, hex.
+/// A random secret for development auth (docs/auth.md): 32 random bytes, hex.
 pub fn random_secret() -> Secret {
     let bytes: [u8; 32] = rand::random();
     Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())

@@ -1,4 +1,4 @@
-//! Better Auth's opaque session tokens (`bearer()` plugin; SPEC 4.2 and 11),
+//! Better Auth's opaque session tokens (`bearer()` plugin; docs/auth.md and 11),
 //! accepted when the API can read Better Auth's `session` table.
 //!
 //! A token is the raw 32-character session token, or that token signed:

@@ -1,4 +1,4 @@
-//! Who is told of a change (SPEC 15): the in-process [`Hub`] every event
+//! Who is told of a change (docs/live-updates.md): the in-process [`Hub`] every event
 //! stream waits on, and the PostgreSQL `LISTEN` connection that feeds it
 //! the changes other instances commit.
 //!

@@ -1,4 +1,4 @@
-//! Reads on a few shared, pipelined PostgreSQL connections (issue 17).
+//! Reads on a few shared, pipelined PostgreSQL connections (docs/benchmarks.md).
 //!
 //! Every statement that only reads, at a cost a page bounds
 //! (`Statement::light`: a key, an index range), goes to one of

@@ -27,7 +27,7 @@ pub enum Arg {
     OptText(Option<String>),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
-    /// The number of the change the statement is part of (SPEC 15), known
+    /// The number of the change the statement is part of (docs/live-updates.md), known
     /// only inside its transaction: [`Statement::numbered`] fills it in.
     Seq,
 }
@@ -191,7 +191,7 @@ pub fn insert_task(
     b.finish()
 }
 
-/// PostgreSQL: a whole create (SPEC 15) in one statement, so in one round
+/// PostgreSQL: a whole create (docs/live-updates.md) in one statement, so in one round
 /// trip and its own transaction: the user's next change number and task
 /// total, unless the user has `max_tasks` already; the task numbered with
 /// it; its counts (as [`recount`] of a new task, read from the inserted
@@ -294,7 +294,7 @@ pub fn sweep_keys(d: Dialect, before: DateTime<Utc>, batch: i64) -> Statement {
     b.finish()
 }
 
-/// Idempotency-Key records (SPEC 7). Forget this user's expired records,
+/// Idempotency-Key records (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match). Forget this user's expired records,
 /// and `key` if its first request was abandoned in flight (its task was never
 /// written: the task and the record commit together). Keyed by user, like
 /// every statement, so records are purged at the user's next keyed request.
@@ -514,7 +514,7 @@ pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statem
     })
 }
 
-/// PostgreSQL: a whole toggle (SPEC 15) in one statement, as
+/// PostgreSQL: a whole toggle (docs/live-updates.md) in one statement, as
 /// [`create_task_at_once`] is a create: the user's next change number
 /// (only while the task is there, at one of `versions`), the flip numbered
 /// with it, and its counts: the task leaves its group for the other, and a
@@ -524,7 +524,7 @@ pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statem
 /// of the task it flips the task as the one before it committed it (an
 /// update that waited re-reads the row); a task deleted meanwhile (or,
 /// under `If-Match`, changed to another version) leaves its change number
-/// unused, a gap that never fills in (SPEC 15).
+/// unused, a gap that never fills in (docs/live-updates.md).
 pub fn toggle_task_at_once(t: Target<'_>, now: DateTime<Utc>) -> Statement {
     let mut b = Builder::new(
         Dialect::Postgres,
@@ -728,7 +728,7 @@ pub fn tag_counts(d: Dialect, user: &str, limit: i64) -> Statement {
     b.finish()
 }
 
-/// Take the user's next change number (SPEC 15): the users row stays
+/// Take the user's next change number (docs/live-updates.md): the users row stays
 /// locked until the change's transaction ends, so numbers are handed out
 /// in commit order, and moves the user's task total by `tasks` (a create
 /// +1, a delete -1; a delete also counts its tombstone). No row when the

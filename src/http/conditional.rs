@@ -1,4 +1,4 @@
-//! Conditional requests (SPEC 7, RFC 9110 13): a task's `ETag` is its
+//! Conditional requests (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match, RFC 9110 13): a task's `ETag` is its
 //! version; `If-Match` guards writes, `If-None-Match` saves a re-download.
 
 use axum::extract::FromRequestParts;

@@ -1,4 +1,4 @@
-//! The one error type of the HTTP layer and its JSON envelope (SPEC section 6).
+//! The one error type of the HTTP layer and its JSON envelope (docs/api.md#errors).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +31,7 @@ pub enum ApiError {
     PreconditionFailed,
     #[error("{0}")]
     Conflict(&'static str),
-    /// 410: a changes cursor the feed can no longer answer (SPEC 15).
+    /// 410: a changes cursor the feed can no longer answer (docs/live-updates.md).
     #[error("{0}")]
     Gone(&'static str),
     /// 429 with its own message (a cap on open streams, not a rate).

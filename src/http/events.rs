@@ -1,4 +1,4 @@
-//! Changes and live updates (SPEC 15): the changes feed, the event stream
+//! Changes and live updates (docs/live-updates.md): the changes feed, the event stream
 //! and its one-time tickets.
 //!
 //! A stream holds no queue of its own: it waits on its user's place in the
@@ -167,7 +167,7 @@ pub async fn changes(
     Ok(BodyKind::Other.mark(Json(body).into_response()))
 }
 
-/// A page of the changes feed (SPEC 15).
+/// A page of the changes feed (docs/live-updates.md).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct ChangesPage {
@@ -186,12 +186,20 @@ pub struct ChangeEntry {
     /// The number of the task's last change.
     seq: i64,
     /// `upsert` (the task is as `task` says) or `delete` (gone).
-    #[schema(pattern = "^(upsert|delete)$")]
-    op: String,
+    op: ChangeOp,
     /// The task's id.
     id: i64,
     /// The task (upserts only).
     task: Option<crate::tasks::model::Task>,
+}
+
+/// What a feed entry says of its task.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ChangeOp {
+    Upsert,
+    Delete,
 }
 
 /// A ticket for `GET /api/events?ticket=…`.
@@ -310,7 +318,7 @@ async fn redeem(store: &Store, key: &TicketKey, ticket: &str) -> Result<Identity
     get, path = "/events", tag = "changes", operation_id = "stream_events",
     params(
         ("ticket" = Option<String>, Query, description = "A ticket from `POST /api/events/ticket`, instead of the `Authorization` header (browsers' `EventSource`)"),
-        ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{0,19}$", description = "The last event's id: the changes after it are sent first"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{0,19}$", description = "The last event's id: the changes after it are sent first"),
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `id:` the change number, `event:` `task.created`, `task.updated`, `task.deleted` (or `reset`: re-sync from the feed and reconnect), `data:` the change as the feed writes it; a comment every 15 s; the stream ends when the token expires", content_type = "text/event-stream", body = String),

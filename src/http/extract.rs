@@ -1,4 +1,4 @@
-//! Extractors whose rejections use the API's own error format (SPEC 6).
+//! Extractors whose rejections use the API's own error format (docs/api.md#errors).
 
 use axum::body::Bytes;
 use axum::extract::rejection::RawPathParamsRejection;

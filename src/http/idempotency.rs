@@ -1,4 +1,4 @@
-//! The `Idempotency-Key` header (SPEC 7): its validation, and the
+//! The `Idempotency-Key` header (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match): its validation, and the
 //! fingerprint of a request body that a replay must match.
 
 use axum::extract::FromRequestParts;

@@ -1,4 +1,4 @@
-//! `/metrics` in Prometheus text format (SPEC 9); requests are counted and
+//! `/metrics` in Prometheus text format (docs/operations.md); requests are counted and
 //! timed by `middleware::counted_with_deadline`.
 
 use axum::extract::State;

@@ -24,7 +24,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
     // `*` (which seed .env files use) allows any origin, without
-    // credentials. An explicit list allows credentialed requests (SPEC 13):
+    // credentials. An explicit list allows credentialed requests (docs/frontends.md):
     // frontends that send cookies to their auth server often send
     // `credentials: "include"` everywhere; the origin is echoed with
     // `Vary: Origin`. The token still travels in the Authorization header.
@@ -52,7 +52,7 @@ pub fn cors(origins: &[axum::http::HeaderValue]) -> CorsLayer {
             header::IF_NONE_MATCH,
             idempotency::IDEMPOTENCY_KEY,
             REQUEST_ID,
-            // A browser MCP client (`/mcp`, SPEC 16) of an allowed origin.
+            // A browser MCP client (`/mcp`, docs/mcp.md) of an allowed origin.
             HeaderName::from_static("mcp-protocol-version"),
             HeaderName::from_static("mcp-session-id"),
             HeaderName::from_static("mcp-method"),
@@ -105,10 +105,10 @@ pub(super) fn log_response(resp: &Response<Body>, latency: Duration, _span: &Spa
     );
 }
 
-/// Count and time every request (SPEC 9 metrics), refuse a method this API
+/// Count and time every request (docs/operations.md metrics), refuse a method this API
 /// does not know, and cut a request off at its deadline: one layer, since
 /// each `from_fn` layer clones and boxes the services inside it on every
-/// request (issue 17's profile).
+/// request (docs/benchmarks.md's profile).
 ///
 /// - Metrics: by method, route template and status, labels from closed
 ///   sets only (known methods or `other`, the router's templates or
@@ -177,7 +177,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; connect-src 'self'; font-src 'self' data:; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// SPEC 6: a 500 carries the request id, so a user can quote it to support.
+/// docs/api.md#errors: a 500 carries the request id, so a user can quote it to support.
 pub(super) async fn request_id_on_500(req: Request<Body>, next: Next) -> Response<Body> {
     let id = req.headers().get(REQUEST_ID).cloned();
     let resp = next.run(req).await;

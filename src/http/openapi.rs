@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document (SPEC 5), generated from the handlers'
+//! The OpenAPI 3.1 document (docs/api.md), generated from the handlers'
 //! `#[utoipa::path]` annotations and the types below, served at
 //! `/openapi.json` and by `todo-api openapi`; Swagger UI at `/docs`.
 //!
@@ -47,7 +47,7 @@ pub fn finish(doc: &mut Document) {
     ScopedRoutes.modify(doc);
 }
 
-/// `{"detail": "…"}`: every error but 422 (SPEC 6).
+/// `{"detail": "…"}`: every error but 422 (docs/api.md#errors).
 #[derive(Serialize, ToSchema)]
 pub struct Detail {
     #[schema(example = "Task not found")]
@@ -60,7 +60,7 @@ pub struct ValidationError {
     pub detail: Vec<Problem>,
 }
 
-/// The query of `GET /api/tasks` (SPEC 5.2, with SPEC 13's aliases: the
+/// The query of `GET /api/tasks` (docs/api.md#listing, with docs/frontends.md's aliases: the
 /// canonical name wins when both are given). Invalid values are 422 with
 /// `loc: ["query", name]` (the name as sent).
 #[derive(IntoParams)]
@@ -323,7 +323,7 @@ fn lax_boolean() -> utoipa::openapi::Schema {
         .into()
 }
 
-/// The body of POST and PUT (SPEC 5.1). Unknown fields are ignored.
+/// The body of POST and PUT (docs/api.md#the-task). Unknown fields are ignored.
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "a schema only: read by the derive")]
 pub struct TaskInput {
@@ -426,7 +426,7 @@ pub struct Health {
 /// Routes that need no token.
 const PUBLIC: [&str; 2] = ["/health", "/metrics"];
 
-/// Bearer tokens (SPEC 4): Better Auth JWTs (JWKS or shared secret) or
+/// Bearer tokens (docs/auth.md): Better Auth JWTs (JWKS or shared secret) or
 /// session tokens; every route but `/health` and `/metrics` needs one.
 struct Security;
 
@@ -562,7 +562,7 @@ fn operations(
 }
 
 /// The document as served: [`finish`]ed, then reshaped for the conventions
-/// in force (SPEC 13), so that it describes the bodies the API writes.
+/// in force (docs/frontends.md), so that it describes the bodies the API writes.
 pub fn shaped(doc: &Document, c: &Conventions) -> serde_json::Value {
     use serde_json::json;
     let mut v = serde_json::to_value(doc).expect("the document serializes");

@@ -1,4 +1,4 @@
-//! Response shapes for the frontends that already exist (SPEC 13, "by
+//! Response shapes for the frontends that already exist (docs/frontends.md, "by
 //! setting"): camelCase field names, `{tasks, total, …}` / `{task}` or
 //! `{data: …}` envelopes with `{error: {code, message}}` beside `detail`,
 //! an `is_completed` key, a JSON body on DELETE, and PUT as a merge.
@@ -284,7 +284,7 @@ fn add_is_completed(task: &mut Value) {
     }
 }
 
-/// The `error.code` of an error status (SPEC 13).
+/// The `error.code` of an error status (docs/frontends.md).
 pub fn error_code(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "bad_request",

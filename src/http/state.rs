@@ -11,7 +11,7 @@ use super::shape::Conventions;
 
 /// What every handler can reach: one `Arc`, so that the clones axum makes
 /// of it per request (each stateful middleware and extractor) cost one
-/// reference count, not one per part (the profile of issue 17 found the
+/// reference count, not one per part (the profile of docs/benchmarks.md found the
 /// clones and drops of the parts at 4–5% of the server's CPU).
 #[derive(Clone)]
 pub struct AppState(Arc<Parts>);
@@ -22,9 +22,9 @@ pub struct Parts {
     pub auth: Arc<Authenticator>,
     pub users: Arc<SeenUsers>,
     pub limits: Arc<RateLimits>,
-    /// Output shapes and PUT's meaning (SPEC 13).
+    /// Output shapes and PUT's meaning (docs/frontends.md).
     pub conventions: Conventions,
-    /// How event streams behave (SPEC 15).
+    /// How event streams behave (docs/live-updates.md).
     pub events: super::events::EventsConfig,
     /// Cancelled when shutdown begins: open streams (events, MCP) end.
     pub shutdown: tokio_util::sync::CancellationToken,

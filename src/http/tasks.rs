@@ -25,7 +25,7 @@ fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
 }
 
-/// A single task with its `ETag` (SPEC 7).
+/// A single task with its `ETag` (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match).
 fn task_response(status: StatusCode, task: Task) -> Response {
     BodyKind::Task.mark((status, [(header::ETAG, etag(task.version))], Json(task)).into_response())
 }
@@ -40,7 +40,7 @@ const IGNORED_NAMES_LOGGED: usize = 256;
 const IGNORED_NAME_CHARS: usize = 64;
 
 /// Say once per process and field name (at INFO, never the value) that a
-/// body field was ignored: a frontend's lost data leaves a trace (SPEC 13).
+/// body field was ignored: a frontend's lost data leaves a trace (docs/frontends.md).
 fn log_ignored(body: &serde_json::Value) {
     let mut names = ignored_fields(body).peekable();
     if names.peek().is_none() {
@@ -120,7 +120,7 @@ pub async fn list(
 
 /// `POST /api/tasks`: 201 with the task, its `Location` and `ETag`. With an
 /// `Idempotency-Key`, a retry gets the first response instead of a second
-/// task (SPEC 7).
+/// task (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match).
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "create_task",
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
@@ -269,7 +269,7 @@ pub async fn get(
     Ok(task_response(StatusCode::OK, task))
 }
 
-/// `PUT /api/tasks/{id}`: replace (SPEC 5.1).
+/// `PUT /api/tasks/{id}`: replace (docs/api.md#the-task).
 #[utoipa::path(
     put, path = "/tasks/{id}", tag = "tasks", operation_id = "replace_task",
     params(TaskIdParam, IfMatchParam),
@@ -360,7 +360,7 @@ pub async fn toggle(
     Ok(task_response(StatusCode::OK, task))
 }
 
-/// `PATCH /api/tasks/{id}/toggle`: the same as `/complete` (SPEC 13).
+/// `PATCH /api/tasks/{id}/toggle`: the same as `/complete` (docs/frontends.md).
 #[utoipa::path(
     patch, path = "/tasks/{id}/toggle", tag = "tasks", operation_id = "toggle_task_alias",
     params(TaskIdParam, IfMatchParam),

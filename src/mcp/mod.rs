@@ -1,4 +1,4 @@
-//! `/mcp` (SPEC 16): the user's tasks as Model Context Protocol tools over
+//! `/mcp` (docs/mcp.md): the user's tasks as Model Context Protocol tools over
 //! Streamable HTTP (rmcp), under the REST API's authentication, limits and
 //! isolation; the OAuth protected-resource metadata (RFC 9728); and the
 //! same tools over stdio for local agents (`todo-api mcp`).

@@ -1,4 +1,4 @@
-//! The tools (SPEC 16): each one is a REST call for the tool's user, run
+//! The tools (docs/mcp.md): each one is a REST call for the tool's user, run
 //! through the API's own route table in process, so that parsing,
 //! validation, isolation, Idempotency-Key, the audit log and the SQL are the
 //! REST API's, not a second copy. The schemas come from the OpenAPI
@@ -107,9 +107,9 @@ impl TaskTools {
         Answer::from_rest(status, value, total, retry_after)
     }
 
-    async fn call(&self, user: &AuthUser, name: &str, args: Map<String, Value>) -> Answer {
-        match name {
-            "list_tasks" => {
+    async fn call(&self, user: &AuthUser, tool: ToolName, args: Map<String, Value>) -> Answer {
+        match tool {
+            ToolName::ListTasks => {
                 let query = match list_query(&args) {
                     Ok(q) => q,
                     Err(answer) => return answer,
@@ -119,11 +119,11 @@ impl TaskTools {
                     .await;
                 answer.map(|tasks, total| json!({ "tasks": tasks, "total": total.unwrap_or(0) }))
             }
-            "get_task" => match task_path(&args) {
+            ToolName::GetTask => match task_path(&args) {
                 Ok(path) => self.rest(user, Rest::get(path)).await,
                 Err(answer) => answer,
             },
-            "create_task" => {
+            ToolName::CreateTask => {
                 let mut body = args;
                 let key = match body.remove("idempotency_key") {
                     None | Some(Value::Null) => None,
@@ -134,7 +134,7 @@ impl TaskTools {
                 call.idempotency_key = key;
                 self.rest(user, call).await
             }
-            "update_task" => match task_path(&args) {
+            ToolName::UpdateTask => match task_path(&args) {
                 Ok(path) => {
                     let mut body = args;
                     body.remove("id");
@@ -143,7 +143,7 @@ impl TaskTools {
                 }
                 Err(answer) => answer,
             },
-            "set_task_completed" => {
+            ToolName::SetTaskCompleted => {
                 let path = match task_path(&args) {
                     Ok(path) => path,
                     Err(answer) => return answer,
@@ -155,7 +155,7 @@ impl TaskTools {
                 self.rest(user, Rest::with_body(Method::PATCH, path, body))
                     .await
             }
-            "delete_task" => {
+            ToolName::DeleteTask => {
                 let path = match task_path(&args) {
                     Ok(path) => path,
                     Err(answer) => return answer,
@@ -167,8 +167,7 @@ impl TaskTools {
                     .await
                     .map(|_, _| json!({ "id": id, "deleted": true }))
             }
-            "task_stats" => self.rest(user, Rest::get("/api/stats".into())).await,
-            _ => Answer::failed("unknown_tool", format!("no tool named {name:?}")),
+            ToolName::TaskStats => self.rest(user, Rest::get("/api/stats".into())).await,
         }
     }
 }
@@ -375,7 +374,7 @@ impl ServerHandler for TaskTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(tool) = self.catalog.iter().find(|t| t.name == request.name) else {
+        let Some(tool) = ToolName::parse(&request.name) else {
             return Err(ErrorData::invalid_params(
                 format!("no tool named {:?}", request.name),
                 None,
@@ -386,36 +385,40 @@ impl ServerHandler for TaskTools {
         };
         let started = Instant::now();
         let answer = self
-            .call(&user, &tool.name, request.arguments.unwrap_or_default())
+            .call(&user, tool, request.arguments.unwrap_or_default())
             .await;
         let outcome = answer.outcome();
         let took = started.elapsed();
         // Never the arguments' text: titles and descriptions are user data.
         tracing::info!(
             target: "mcp",
-            tool = %tool.name,
+            tool = tool.name(),
             user_id = user.id(),
             outcome,
             latency_ms = took.as_secs_f64() * 1000.0,
             "tool call"
         );
-        crate::telemetry::mcp_tool_call(tool_label(&tool.name), outcome, took);
+        crate::telemetry::mcp_tool_call(tool.name(), outcome, took);
         Ok(answer.into_result().into())
     }
 }
 
-/// The tool's name as a `'static` metrics label (tools are a fixed set).
-fn tool_label(name: &str) -> &'static str {
-    TOOLS
-        .iter()
-        .map(|t| t.name)
-        .find(|n| *n == name)
-        .unwrap_or("unknown")
+/// The tools. Every place that says something of a tool (its name, its
+/// fixed parts, its schemas, what a call does) matches on this, so a new
+/// tool does not compile until each of them handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToolName {
+    ListTasks,
+    GetTask,
+    CreateTask,
+    UpdateTask,
+    SetTaskCompleted,
+    DeleteTask,
+    TaskStats,
 }
 
 /// A tool's fixed parts.
 struct ToolSpec {
-    name: &'static str,
     title: &'static str,
     description: &'static str,
     read_only: bool,
@@ -423,71 +426,103 @@ struct ToolSpec {
     idempotent: bool,
 }
 
-const TOOLS: [ToolSpec; 7] = [
-    ToolSpec {
-        name: "list_tasks",
-        title: "List tasks",
-        description: "The user's tasks, filtered, sorted and paged: the query parameters of \
-                      GET /api/tasks (status, priority, category, q, tag (all must match), \
-                      due_before, due_after, overdue, sort, order, limit, offset). Returns \
-                      {tasks, total}; total counts every match, not just this page.",
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-    },
-    ToolSpec {
-        name: "get_task",
-        title: "Get a task",
-        description: "One of the user's tasks by its id.",
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-    },
-    ToolSpec {
-        name: "create_task",
-        title: "Create a task",
-        description: "Create a task (title required; description, priority, category, \
-                      due_date, completed, tags optional). With idempotency_key, a retry \
-                      returns the first task instead of creating another.",
-        read_only: false,
-        destructive: false,
-        idempotent: false,
-    },
-    ToolSpec {
-        name: "update_task",
-        title: "Update a task",
-        description: "Change some fields of a task (the others are kept); null clears \
-                      description or due_date.",
-        read_only: false,
-        destructive: false,
-        idempotent: true,
-    },
-    ToolSpec {
-        name: "set_task_completed",
-        title: "Complete or reopen a task",
-        description: "Mark a task completed (true) or pending (false).",
-        read_only: false,
-        destructive: false,
-        idempotent: true,
-    },
-    ToolSpec {
-        name: "delete_task",
-        title: "Delete a task",
-        description: "Delete a task for good.",
-        read_only: false,
-        destructive: true,
-        idempotent: true,
-    },
-    ToolSpec {
-        name: "task_stats",
-        title: "Task statistics",
-        description: "Counts of the user's tasks: total, completed, pending, overdue, \
-                      completion rate, by priority and by category.",
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-    },
-];
+impl ToolName {
+    /// In the order `tools/list` gives them.
+    const ALL: [ToolName; 7] = [
+        ToolName::ListTasks,
+        ToolName::GetTask,
+        ToolName::CreateTask,
+        ToolName::UpdateTask,
+        ToolName::SetTaskCompleted,
+        ToolName::DeleteTask,
+        ToolName::TaskStats,
+    ];
+
+    /// Its name on the wire (also its metrics label).
+    fn name(self) -> &'static str {
+        match self {
+            ToolName::ListTasks => "list_tasks",
+            ToolName::GetTask => "get_task",
+            ToolName::CreateTask => "create_task",
+            ToolName::UpdateTask => "update_task",
+            ToolName::SetTaskCompleted => "set_task_completed",
+            ToolName::DeleteTask => "delete_task",
+            ToolName::TaskStats => "task_stats",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn spec(self) -> ToolSpec {
+        let (title, description, read_only, destructive, idempotent) = match self {
+            ToolName::ListTasks => (
+                "List tasks",
+                "The user's tasks, filtered, sorted and paged: the query parameters of \
+                 GET /api/tasks (status, priority, category, q, tag (all must match), \
+                 due_before, due_after, overdue, sort, order, limit, offset). Returns \
+                 {tasks, total}; total counts every match, not just this page.",
+                true,
+                false,
+                true,
+            ),
+            ToolName::GetTask => (
+                "Get a task",
+                "One of the user's tasks by its id.",
+                true,
+                false,
+                true,
+            ),
+            ToolName::CreateTask => (
+                "Create a task",
+                "Create a task (title required; description, priority, category, \
+                 due_date, completed, tags optional). With idempotency_key, a retry \
+                 returns the first task instead of creating another.",
+                false,
+                false,
+                false,
+            ),
+            ToolName::UpdateTask => (
+                "Update a task",
+                "Change some fields of a task (the others are kept); null clears \
+                 description or due_date.",
+                false,
+                false,
+                true,
+            ),
+            ToolName::SetTaskCompleted => (
+                "Complete or reopen a task",
+                "Mark a task completed (true) or pending (false).",
+                false,
+                false,
+                true,
+            ),
+            ToolName::DeleteTask => (
+                "Delete a task",
+                "Delete a task for good.",
+                false,
+                true,
+                true,
+            ),
+            ToolName::TaskStats => (
+                "Task statistics",
+                "Counts of the user's tasks: total, completed, pending, overdue, \
+                 completion rate, by priority and by category.",
+                true,
+                false,
+                true,
+            ),
+        };
+        ToolSpec {
+            title,
+            description,
+            read_only,
+            destructive,
+            idempotent,
+        }
+    }
+}
 
 /// The tools with their schemas, taken from the OpenAPI document.
 fn catalog(doc: &Value) -> Vec<Tool> {
@@ -533,11 +568,11 @@ fn catalog(doc: &Value) -> Vec<Tool> {
         }
         object(Value::Object(props), &[])
     };
-    let input = |name: &str| -> Value {
-        match name {
-            "list_tasks" => list_params.clone(),
-            "get_task" | "delete_task" => object(json!({ "id": id }), &["id"]),
-            "create_task" => with(
+    let input = |tool: ToolName| -> Value {
+        match tool {
+            ToolName::ListTasks => list_params.clone(),
+            ToolName::GetTask | ToolName::DeleteTask => object(json!({ "id": id }), &["id"]),
+            ToolName::CreateTask => with(
                 schema("TaskInput"),
                 json!({ "idempotency_key": {
                     "type": "string", "pattern": "^[!-~]{1,255}$",
@@ -545,41 +580,45 @@ fn catalog(doc: &Value) -> Vec<Tool> {
                 } }),
                 &[],
             ),
-            "update_task" => with(schema("TaskPatch"), json!({ "id": id }), &["id"]),
-            "set_task_completed" => object(
+            ToolName::UpdateTask => with(schema("TaskPatch"), json!({ "id": id }), &["id"]),
+            ToolName::SetTaskCompleted => object(
                 json!({ "id": id, "completed": { "type": "boolean" } }),
                 &["id", "completed"],
             ),
-            _ => object(json!({}), &[]),
+            ToolName::TaskStats => object(json!({}), &[]),
         }
     };
-    let output = |name: &str| -> Value {
-        match name {
-            "list_tasks" => object(
+    let output = |tool: ToolName| -> Value {
+        match tool {
+            ToolName::ListTasks => object(
                 json!({
                     "tasks": { "type": "array", "items": task },
                     "total": { "type": "integer", "description": "Tasks matching the filters" },
                 }),
                 &["tasks", "total"],
             ),
-            "delete_task" => object(
+            ToolName::DeleteTask => object(
                 json!({ "id": id, "deleted": { "type": "boolean", "const": true } }),
                 &["id", "deleted"],
             ),
-            "task_stats" => schema("Stats"),
-            _ => task.clone(),
+            ToolName::TaskStats => schema("Stats"),
+            ToolName::GetTask
+            | ToolName::CreateTask
+            | ToolName::UpdateTask
+            | ToolName::SetTaskCompleted => task.clone(),
         }
     };
-    TOOLS
-        .iter()
-        .map(|spec| {
+    ToolName::ALL
+        .into_iter()
+        .map(|name| {
+            let spec = name.spec();
             let mut tool = Tool::new(
-                Cow::Borrowed(spec.name),
+                Cow::Borrowed(name.name()),
                 Cow::Borrowed(spec.description),
-                Arc::new(as_object(input(spec.name))),
+                Arc::new(as_object(input(name))),
             );
             tool.title = Some(spec.title.to_owned());
-            tool.output_schema = Some(Arc::new(as_object(output(spec.name))));
+            tool.output_schema = Some(Arc::new(as_object(output(name))));
             tool.annotations = Some(
                 ToolAnnotations::with_title(spec.title)
                     .read_only(spec.read_only)

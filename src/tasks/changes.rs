@@ -1,4 +1,4 @@
-//! The changes feed's inputs (SPEC 15): a cursor is a change number, the
+//! The changes feed's inputs (docs/live-updates.md): a cursor is a change number, the
 //! decimal digits of a non-negative 64-bit integer; `0` (or none) is the
 //! start.
 

@@ -1,4 +1,4 @@
-//! The query string of `GET /api/tasks` (SPEC 5.2), parsed into a filter.
+//! The query string of `GET /api/tasks` (docs/api.md#listing), parsed into a filter.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -126,7 +126,7 @@ fn date(name: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, Proble
 }
 
 /// The query parameters read, each with its spellings: the canonical name
-/// first, which wins over an alias when both are given (SPEC 13).
+/// first, which wins over an alias when both are given (docs/frontends.md).
 /// Whether `name` is a list parameter's canonical name (not an alias).
 pub fn is_canonical_param(name: &str) -> bool {
     PARAMS.iter().any(|names| names[0] == name)
@@ -290,7 +290,7 @@ impl ListQuery {
     }
 }
 
-/// A `status` filter: `all`, or a status word of SPEC 13 (any case).
+/// A `status` filter: `all`, or a status word of docs/frontends.md (any case).
 fn status_filter(name: &str, v: &str) -> Result<StatusFilter, Problem> {
     if v.eq_ignore_ascii_case("all") {
         return Ok(StatusFilter::All);

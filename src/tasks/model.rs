@@ -13,9 +13,10 @@ use super::problem::Problem;
 pub const TITLE_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 1000;
 
-/// A task's priority; stored as a small integer so that sorting by it is
-/// served by an index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Stored as a small integer, so that sorting by it is served by an index.
+/// A task's priority, written as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Priority {
     Low = 0,
     Medium = 1,
@@ -33,7 +34,7 @@ impl Priority {
         }
     }
 
-    /// Any case: `High` and `HIGH` are `high` (SPEC 13).
+    /// Any case: `High` and `HIGH` are `high` (docs/frontends.md).
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -49,8 +50,9 @@ impl Priority {
     }
 }
 
-/// A task's category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A task's category, written as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Category {
     Work,
     Personal,
@@ -94,7 +96,17 @@ macro_rules! serialize_as_str {
 }
 serialize_as_str!(Priority, Category);
 
-/// A stored task as the API returns it (SPEC 5.1).
+/// `status` as the API writes it (the document's `enum`; the field itself
+/// is the word, derived from `completed`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TaskStatus {
+    Pending,
+    Completed,
+}
+
+/// A stored task as the API returns it (docs/api.md#the-task).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Task {
     #[schema(example = 1)]
@@ -107,11 +119,9 @@ pub struct Task {
     pub description: Option<String>,
     pub completed: bool,
     /// Derived from `completed`.
-    #[schema(value_type = String, pattern = "^(pending|completed)$")]
+    #[schema(value_type = TaskStatus)]
     pub status: &'static str,
-    #[schema(value_type = String, pattern = "^(low|medium|high)$")]
     pub priority: Priority,
-    #[schema(value_type = String, pattern = "^(work|personal|home|other)$")]
     pub category: Category,
     #[serde(serialize_with = "ser_opt_time")]
     #[schema(required = true)]
@@ -120,7 +130,7 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "ser_time")]
     pub updated_at: DateTime<Utc>,
-    /// At most 20, as first written (SPEC 14).
+    /// At most 20, as first written (docs/api.md#tags).
     #[schema(example = json!(["errand"]))]
     pub tags: Vec<String>,
     /// Bumped on every change; the source of the `ETag`.
@@ -180,7 +190,7 @@ pub struct TaskInput {
 pub const TAGS_MAX: usize = 20;
 pub const TAG_MAX: usize = 50;
 
-/// A task's tags (SPEC 14): at most [`TAGS_MAX`], each trimmed, 1 to
+/// A task's tags (docs/api.md#tags): at most [`TAGS_MAX`], each trimmed, 1 to
 /// [`TAG_MAX`] characters, no control characters; distinct when compared
 /// case-insensitively (a later duplicate is dropped, the first spelling
 /// kept), in the order written.
@@ -551,7 +561,7 @@ const DESCRIPTION_FIELD: &str = "description";
 pub const PRIORITY_EXPECTED: &str = "'low', 'medium' or 'high'";
 const STATUS_EXPECTED: &str = "'pending' or 'completed'";
 
-/// The words for a pending task's status, any case (SPEC 13).
+/// The words for a pending task's status, any case (docs/frontends.md).
 pub const PENDING_WORDS: [&str; 5] = ["pending", "incomplete", "active", "open", "todo"];
 /// The words for a completed task's status, any case.
 pub const COMPLETED_WORDS: [&str; 3] = ["completed", "done", "complete"];
@@ -570,7 +580,7 @@ pub fn status_completed(s: &str) -> Option<bool> {
 
 /// The spellings of each body field, the one that wins first: camelCase
 /// over snake_case (a form spreading an edit over a task read earlier sends
-/// both), and `completed` over its `is_completed` alias (SPEC 13).
+/// both), and `completed` over its `is_completed` alias (docs/frontends.md).
 pub mod fields {
     pub const TITLE: &[&str] = &["title"];
     pub const DESCRIPTION: &[&str] = &["description"];
@@ -603,8 +613,8 @@ pub mod fields {
     ];
 }
 
-/// The names of a body's fields that no task field reads: ignored (SPEC
-/// 5.1), and worth a log line so that a frontend's lost data leaves a trace.
+/// The names of a body's fields that no task field reads: ignored
+/// (docs/api.md#the-task), and worth a log line so that a frontend's lost data leaves a trace.
 pub fn ignored_fields(body: &Value) -> impl Iterator<Item = &str> {
     body.as_object()
         .into_iter()
@@ -776,7 +786,7 @@ mod tests {
         assert_eq!(p.completed, Some(true));
         let p = parse_patch(&json!({ "status": "pending", "completed": true })).unwrap();
         assert_eq!(p.completed, Some(true), "completed wins");
-        // Synonyms and any case (SPEC 13); unknown words still refused.
+        // Synonyms and any case (docs/frontends.md); unknown words still refused.
         for (word, done) in [
             ("done", true),
             ("Complete", true),

@@ -1,4 +1,4 @@
-//! Property tests of input validation and query parsing (issue 5): for any
+//! Property tests of input validation and query parsing (docs/security.md): for any
 //! input, parsing returns a value that satisfies the contract or 422 errors
 //! located where the problem is; it never panics.
 

@@ -1,4 +1,4 @@
-//! The attack matrix (issue 5): SQL metacharacters in every field and
+//! The attack matrix (docs/security.md): SQL metacharacters in every field and
 //! parameter, numbers out of range, hostile headers, oversized requests.
 //! Never a 5xx, never another user's data, and the server keeps serving.
 

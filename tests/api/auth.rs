@@ -1,4 +1,4 @@
-//! Authentication (SPEC 4): the header, HS256/384/512, claims, failures.
+//! Authentication (docs/auth.md): the header, HS256/384/512, claims, failures.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

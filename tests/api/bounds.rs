@@ -1,4 +1,4 @@
-//! Bounds on the surfaces added by issues 14-16 (issue 28): MCP sessions
+//! Bounds on the surfaces of Citus, MCP and live updates (docs/security.md): MCP sessions
 //! and streams counted whatever the headers say, tag counts and filters,
 //! the size of a 422, event tickets, tombstones, and connections answered
 //! before their body was read. Each check is on sizes and counts, and

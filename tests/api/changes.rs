@@ -1,4 +1,4 @@
-//! Changes and live updates (issue 16, SPEC 15): the per-user change
+//! Changes and live updates (docs/live-updates.md, docs/live-updates.md): the per-user change
 //! sequence, the changes feed with tombstones, the event stream, its
 //! tickets and bounds, and delivery across instances.
 

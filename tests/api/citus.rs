@@ -1,4 +1,4 @@
-//! Citus (issue 14): every statement the Store sends about a user's data is
+//! Citus (docs/scale.md): every statement the Store sends about a user's data is
 //! routed to one shard. Runs where `TEST_CITUS_WORKERS` names the workers of
 //! the coordinator in `TEST_DATABASE_URL` (scripts/citus.sh; CI's Citus
 //! step, which checks that it ran).
@@ -155,7 +155,7 @@ async fn every_store_statement_routes_to_one_shard() {
         ("lock_task", sql::lock_task(d, user, id)),
         ("tag_counts", sql::tag_counts(d, user, 10)),
         ("sweep_keys", sql::sweep_keys(d, now, 1000)),
-        // SPEC 15. (`notify_changes` names no table: the coordinator runs it.)
+        // docs/live-updates.md (`notify_changes` names no table: the coordinator runs it.)
         ("next_seq", sql::next_seq(d, user, 0)),
         (
             "next_seq, a create's or a delete's",

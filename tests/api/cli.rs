@@ -1029,7 +1029,7 @@ async fn shutdown_closes_open_mcp_streams() {
     assert!(end.is_ok(), "the stream did not end");
 }
 
-/// Event tickets never reach a log (SPEC 15), at the most verbose level,
+/// Event tickets never reach a log (docs/live-updates.md), at the most verbose level,
 /// whether used or refused; and shutdown ends an open event stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_tickets_are_never_logged_and_shutdown_ends_streams() {

@@ -1,4 +1,4 @@
-//! Conditional requests (SPEC 7): `ETag` from the task's version, `If-Match`
+//! Conditional requests (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match): `ETag` from the task's version, `If-Match`
 //! on every write (412 when stale), `If-None-Match` on reads (304).
 
 use reqwest::{Method, Response};

@@ -1,4 +1,4 @@
-//! Per-user counts (issue 17): totals, stats and the task limit are read
+//! Per-user counts (docs/benchmarks.md): totals, stats and the task limit are read
 //! from counts kept in each change's transaction, not counted. Whatever
 //! the writes (every kind, concurrent, refused), the counts must say what
 //! counting the tasks says.

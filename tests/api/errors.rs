@@ -1,4 +1,4 @@
-//! Errors (SPEC 6): FastAPI-shaped 422s, JSON 404/405/413, never a 500.
+//! Errors (docs/api.md#errors): FastAPI-shaped 422s, JSON 404/405/413, never a 500.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! The frontends that already exist (SPEC 13) and tags (SPEC 14): each
+//! The frontends that already exist (docs/frontends.md) and tags (docs/api.md#tags): each
 //! convention through HTTP, each with a control that what a seed client
 //! sends keeps its meaning. The requests are written in the styles of the
 //! real frontends we tried (our own samples, not their code).

@@ -1,4 +1,4 @@
-//! Bounds on what a client can make the server hold (issue 11): metrics
+//! Bounds on what a client can make the server hold (docs/security.md): metrics
 //! labels, entity-tag lists, connections, unread responses, one user's
 //! share of the database, and inputs that once reached the database badly
 //! (invalid UTF-8 in the path, dates outside 0001-9999).

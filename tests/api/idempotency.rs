@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST (SPEC 7): replays, mismatches, concurrent
+//! `Idempotency-Key` on POST (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match): replays, mismatches, concurrent
 //! duplicates, per-user keys, expiry and abandoned first requests.
 
 use reqwest::{Method, Response};

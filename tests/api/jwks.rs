@@ -1,4 +1,4 @@
-//! Tokens verified with keys from a JWKS (SPEC 4.2, 11): every key type,
+//! Tokens verified with keys from a JWKS (docs/auth.md, 11): every key type,
 //! the cache, rotation, outages and attacks, against a fake JWKS server.
 
 use std::time::{Duration, Instant};

@@ -139,7 +139,7 @@ pub fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-/// A payload shaped like Better Auth's (SPEC 11) for `user`.
+/// A payload shaped like Better Auth's (docs/auth.md) for `user`.
 pub fn better_auth_claims(issuer: &str, user: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({

@@ -1,4 +1,4 @@
-//! Listing: filters, search, sort, pagination (SPEC 5.2).
+//! Listing: filters, search, sort, pagination (docs/api.md#listing).
 
 use std::collections::HashSet;
 

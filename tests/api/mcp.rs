@@ -1,4 +1,4 @@
-//! `/mcp` (SPEC 16, issue 15): the tools through HTTP, in the current
+//! `/mcp` (docs/mcp.md, docs/mcp.md): the tools through HTTP, in the current
 //! protocol version (stateless) and the previous one (sessions), with two
 //! users' isolation on every tool, argument errors, the REST API's
 //! Idempotency-Key and limits, and the MCP authorization rules.

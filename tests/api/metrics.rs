@@ -1,4 +1,4 @@
-//! `/metrics` (SPEC 9): Prometheus text with requests and latency by route
+//! `/metrics` (docs/operations.md): Prometheus text with requests and latency by route
 //! template and status, auth failures by reason and the pool; labels never
 //! carry raw paths or user ids. Tests share one process-wide recorder, so
 //! they compare counts before and after.

@@ -1,4 +1,4 @@
-//! Database trouble (issue 5): a PostgreSQL restart under write load
+//! Database trouble (docs/security.md): a PostgreSQL restart under write load
 //! (requests during the outage fail fast with 503 and `Retry-After`, none
 //! hangs, the service recovers by itself, every acknowledged task is stored
 //! once), and an exhausted pool (queue, then 503).

@@ -20,7 +20,7 @@ crate::both_backends!(
     tasks_from_before_the_counts_migration_are_counted,
 );
 
-/// Migration 0007 (SPEC 15) on a database with tasks: each user's tasks get
+/// Migration 0007 (docs/live-updates.md) on a database with tasks: each user's tasks get
 /// sequence numbers 1, 2, … in id order, and the next change follows them.
 async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: TestApp) {
     let mut ann = Vec::new();
@@ -60,7 +60,7 @@ async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: T
     assert_eq!(crate::changes::feed(&again, "bob", "").await["cursor"], "3");
 }
 
-/// Migration 0008 (issue 17) on a database with tasks: the counts it
+/// Migration 0008 (docs/benchmarks.md) on a database with tasks: the counts it
 /// fills in from them are what counting the tasks gives (totals, stats,
 /// overdue), and every later change keeps them so.
 async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {

@@ -1,4 +1,4 @@
-//! Pipelined reads (issue 17): PostgreSQL reads share a few connections,
+//! Pipelined reads (docs/benchmarks.md): PostgreSQL reads share a few connections,
 //! each carrying many requests' statements at once. What must hold: a
 //! writer waiting on a lock never stalls other users' reads, and a read
 //! given up on (a timeout, a client that hung up) leaves its shared

@@ -1,5 +1,5 @@
-//! Rate limits (issue 5): per user and per client address, configurable,
-//! off by default; 429 with `Retry-After` in the SPEC's error format.
+//! Rate limits (docs/security.md): per user and per client address, configurable,
+//! off by default; 429 with `Retry-After` in the API's error format (docs/api.md#errors).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Better Auth session tokens (`bearer()` plugin; SPEC 4.2, 11), looked up in
+//! Better Auth session tokens (`bearer()` plugin; docs/auth.md, 11), looked up in
 //! its `session` table: raw and signed forms, expiry, caching, isolation.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The task itself: create, read, replace, patch, toggle, delete (SPEC 5, 5.1).
+//! The task itself: create, read, replace, patch, toggle, delete (docs/api.md, 5.1).
 
 use reqwest::Method;
 use serde_json::{Value, json};
