@@ -18,8 +18,9 @@ use super::openapi::{
 };
 use super::shape::{BodyKind, DeleteResponse, Envelope, PutSemantics};
 use crate::db::{Claim, Stats, StoreError, TagCount, Write};
+use crate::tasks::body::{ignored_fields, parse_input, parse_patch};
 use crate::tasks::list::{ListQuery, next_page_query};
-use crate::tasks::model::{Task, ignored_fields, parse_input, parse_patch};
+use crate::tasks::model::Task;
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");

@@ -2,6 +2,7 @@
 //! boundary), list queries, and the validation problems they report.
 //! Imports nothing of the crate.
 
+pub mod body;
 pub mod changes;
 pub mod list;
 pub mod model;

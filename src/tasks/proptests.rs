@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use super::body::{parse_input, parse_patch};
 use super::list::{ListQuery, MAX_PAGE};
-use super::model::{parse_input, parse_patch};
 
 /// Arbitrary JSON, a few levels deep, with strings that stress Unicode.
 fn any_json() -> impl Strategy<Value = Value> {

@@ -6,8 +6,8 @@
 use chrono::Utc;
 use serde_json::json;
 use todo_api::db::sql::{self, Arg, Dialect, Statement, Target};
+use todo_api::tasks::body::{parse_input, parse_patch};
 use todo_api::tasks::list::ListQuery;
-use todo_api::tasks::model::{parse_input, parse_patch};
 
 use crate::helpers::{Backend, TestApp, citus_workers};
 
