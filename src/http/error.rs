@@ -3,8 +3,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::openapi::{Detail, ValidationError};
 use crate::db::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The 422 body lists [`Problem`]s, the domain's own validation type, as
 /// they are (they are shaped as FastAPI/pydantic report them).
@@ -189,4 +190,17 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// `{"detail": "…"}`: every error but 422 (docs/api.md#errors).
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    #[schema(example = "Task not found")]
+    pub detail: String,
+}
+
+/// 422: every problem of the request at once.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationError {
+    pub detail: Vec<Problem>,
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Problem};
-use super::openapi::{Detail, ValidationError};
+use super::error::{Detail, ValidationError};
 use super::shape::{BodyKind, JsonCase, camel_keys_bytes};
 use crate::auth::Identity;
 use crate::db::changes::{Refused, Subscription};

@@ -14,8 +14,10 @@ pub mod ops;
 pub mod ratelimit;
 pub mod routes;
 pub mod shape;
+pub mod shape_document;
 pub mod state;
 pub mod tasks;
+pub mod wire;
 
 pub use middleware::trim_trailing_slash;
 pub use routes::{document, metrics_router, rest_routes, router};

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::middleware::{self, BODY_LIMIT, REQUEST_ID};
 use super::shape::{self, Conventions};
 use super::state::AppState;
-use super::{events, metrics, openapi, ops, ratelimit, tasks};
+use super::{events, metrics, openapi, ops, ratelimit, shape_document, tasks};
 
 /// The task routes of one style; their paths are relative to the prefix
 /// they are nested under.
@@ -60,7 +60,7 @@ fn table(metrics_here: bool) -> OpenApiRouter<AppState> {
 pub fn document(conventions: &Conventions) -> serde_json::Value {
     let (_, mut doc) = table(true).split_for_parts();
     openapi::finish(&mut doc);
-    openapi::shaped(&doc, conventions)
+    shape_document::shaped(&doc, conventions)
 }
 
 /// The route table alone with its state, no middleware: what an MCP tool
@@ -95,7 +95,7 @@ pub fn router(
     let (mut routes, mut doc) = table(!metrics_elsewhere).split_for_parts();
     openapi::finish(&mut doc);
     let conventions = state.conventions;
-    let doc = openapi::shaped(&doc, &conventions);
+    let doc = shape_document::shaped(&doc, &conventions);
     if let Some(mcp) = mcp {
         // Inside every limit the REST routes have.
         routes = routes.merge(mcp);

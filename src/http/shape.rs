@@ -286,21 +286,39 @@ fn add_is_completed(task: &mut Value) {
 
 /// The `error.code` of an error status (docs/frontends.md).
 pub fn error_code(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        412 => "precondition_failed",
-        413 => "payload_too_large",
-        422 => "validation_error",
-        429 => "rate_limited",
-        503 => "unavailable",
-        s if s >= 500 => "internal",
-        _ => "bad_request",
-    }
+    let code = status.as_u16();
+    ERROR_CODES
+        .iter()
+        .find(|(s, _)| *s == code)
+        .map(|(_, c)| *c)
+        .unwrap_or(if code >= 500 {
+            "internal"
+        } else {
+            "bad_request"
+        })
+}
+
+/// The `error.code` of each status with one of its own; any other 5xx is
+/// `internal`, any other status `bad_request` (the document lists these).
+pub const ERROR_CODES: [(u16, &str); 11] = [
+    (400, "bad_request"),
+    (401, "unauthorized"),
+    (403, "forbidden"),
+    (404, "not_found"),
+    (405, "method_not_allowed"),
+    (409, "conflict"),
+    (412, "precondition_failed"),
+    (413, "payload_too_large"),
+    (422, "validation_error"),
+    (429, "rate_limited"),
+    (503, "unavailable"),
+];
+
+/// Every `error.code` there is.
+pub fn error_codes() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = ERROR_CODES.iter().map(|(_, c)| *c).collect();
+    codes.push("internal");
+    codes
 }
 
 /// The longest `error.message`, in characters: a 422's problems are

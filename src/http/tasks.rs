@@ -11,16 +11,17 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::conditional::{IfMatch, IfNoneMatch, etag};
 use super::error::{ApiError, Problem};
+use super::error::{Detail, ValidationError};
 use super::extract::{JsonBody, TaskId};
 use super::idempotency::{IdempotencyKey, REPLAYED, fingerprint};
-use super::openapi::{
-    self, Deleted, Detail, IfMatchParam, ListParams, TaskIdParam, ValidationError,
-};
 use super::shape::{BodyKind, DeleteResponse, Envelope, PutSemantics};
+use super::wire::{self, IfMatchParam, ListParams, TaskIdParam};
 use crate::db::{Claim, Stats, StoreError, TagCount, Write};
 use crate::tasks::body::{ignored_fields, parse_input, parse_patch};
 use crate::tasks::list::{ListQuery, next_page_query};
 use crate::tasks::model::Task;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 fn audit(action: &'static str, user: &AuthUser, task_id: i64) {
     tracing::info!(target: "audit", action, user_id = user.id(), task_id, "task {action}");
@@ -125,7 +126,7 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/tasks", tag = "tasks", operation_id = "create_task",
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters; a retry with the same key and body gets the first response")),
-    request_body = openapi::TaskInput,
+    request_body = wire::TaskInputBody,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first response again)", body = Task, headers(
             ("Location" = String, description = "The task's URL"),
@@ -274,7 +275,7 @@ pub async fn get(
 #[utoipa::path(
     put, path = "/tasks/{id}", tag = "tasks", operation_id = "replace_task",
     params(TaskIdParam, IfMatchParam),
-    request_body = openapi::TaskInput,
+    request_body = wire::TaskInputBody,
     responses(
         (status = 200, description = "Replaced: omitted fields become null or their default", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 404, description = "No such task of this user", body = Detail),
@@ -310,7 +311,7 @@ pub async fn replace(
 #[utoipa::path(
     patch, path = "/tasks/{id}", tag = "tasks", operation_id = "patch_task",
     params(TaskIdParam, IfMatchParam),
-    request_body = openapi::TaskPatch,
+    request_body = wire::TaskPatchBody,
     responses(
         (status = 200, description = "Patched", body = Task, headers(("ETag" = String, description = "The task's version, for If-Match / If-None-Match"))),
         (status = 404, description = "No such task of this user", body = Detail),
@@ -439,17 +440,17 @@ pub async fn tags(State(s): State<AppState>, user: AuthUser) -> Result<Response,
 /// `GET /api/me`: the token's user and their task counts.
 #[utoipa::path(
     get, path = "/api/me", tag = "users", operation_id = "me",
-    responses((status = 200, description = "The token's user and their task counts", body = openapi::Me))
+    responses((status = 200, description = "The token's user and their task counts", body = Me))
 )]
 pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let stats = s.store.stats(user.id()).await?;
     let who = &user.0;
     Ok(BodyKind::Other.mark(
-        Json(openapi::Me {
+        Json(Me {
             id: &who.user_id,
             email: who.email.as_deref(),
             name: who.name.as_deref(),
-            tasks: openapi::MeCounts {
+            tasks: MeCounts {
                 total: stats.total,
                 completed: stats.completed,
                 pending: stats.pending,
@@ -458,4 +459,34 @@ pub async fn me(State(s): State<AppState>, user: AuthUser) -> Result<Response, A
         })
         .into_response(),
     ))
+}
+
+/// `GET /api/me`.
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
+    /// The token's user id.
+    pub id: &'a str,
+    /// From the token's claims, when present.
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub tasks: MeCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeCounts {
+    pub total: i64,
+    pub completed: i64,
+    pub pending: i64,
+    pub overdue: i64,
+}
+
+/// The body of a DELETE with `DELETE_RESPONSE=json`.
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    /// The deleted task's id.
+    pub id: i64,
+    /// Always `true`.
+    pub deleted: bool,
+    #[schema(example = "Task deleted")]
+    pub message: &'static str,
 }
