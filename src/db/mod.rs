@@ -65,17 +65,6 @@ pub struct UserLimits {
     pub max_tombstones: u32,
 }
 
-impl Default for UserLimits {
-    fn default() -> Self {
-        Self {
-            concurrency: 4,
-            max_tasks: 100_000,
-            max_tombstones: 10_000,
-            wait: std::time::Duration::from_secs(5),
-        }
-    }
-}
-
 /// Event streams (docs/live-updates.md) an instance holds open.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -83,15 +72,6 @@ pub struct StreamLimits {
     pub per_user: usize,
     /// `EVENTS_MAX_STREAMS`.
     pub per_instance: usize,
-}
-
-impl Default for StreamLimits {
-    fn default() -> Self {
-        Self {
-            per_user: 10,
-            per_instance: 10_000,
-        }
-    }
 }
 
 /// How long an Idempotency-Key holds its first response (docs/api.md#safe-concurrent-edits-etag-if-match-if-none-match).

@@ -382,14 +382,14 @@ impl Driver for Pipelined {
     }
 
     async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_tasks(stmt).await;
         }
         decode(self.reads.query(&stmt).await?, task_row)
     }
 
     async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_stats(stmt).await;
         }
         decode(self.reads.query(&stmt).await?, |r| {
@@ -408,7 +408,7 @@ impl Driver for Pipelined {
     }
 
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_count(stmt).await;
         }
         decode(self.reads.query(&stmt).await?, |r| r.try_get::<_, i64>(0))?
@@ -418,14 +418,14 @@ impl Driver for Pipelined {
     }
 
     async fn fetch_texts(&self, stmt: Statement) -> Result<Vec<String>, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_texts(stmt).await;
         }
         decode(self.reads.query(&stmt).await?, |r| r.try_get(0))
     }
 
     async fn fetch_key(&self, stmt: Statement) -> Result<Option<KeyRow>, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_key(stmt).await;
         }
         Ok(decode(self.reads.query(&stmt).await?, |r| {
@@ -453,7 +453,7 @@ impl Driver for Pipelined {
     }
 
     async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError> {
-        if !(stmt.read_only && stmt.light) {
+        if !(stmt.read_only && stmt.page_bounded) {
             return self.writes.fetch_ints(stmt).await;
         }
         decode(self.reads.query(&stmt).await?, |r| {

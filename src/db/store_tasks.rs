@@ -123,7 +123,7 @@ impl Store {
             }
             row.map(Task::try_from).transpose()?
         };
-        self.settle(t, row).await
+        self.write_outcome(t, row).await
     }
 
     pub async fn delete_task(
@@ -149,7 +149,7 @@ impl Store {
             let deleted = self.change(user, -1, None, stmt, Some(counts), then).await;
             missing_user_has_no_task(deleted)?
         };
-        self.settle(t, deleted.map(drop)).await
+        self.write_outcome(t, deleted.map(drop)).await
     }
 
     /// Run one `UPDATE … RETURNING` and say what became of it.
@@ -174,12 +174,12 @@ impl Store {
                 .map(Task::try_from)
                 .transpose()?
         };
-        self.settle(t, row).await
+        self.write_outcome(t, row).await
     }
 
     /// A write that touched no row: missing (or another user's), or, under
     /// `If-Match`, present at another version. Only that case costs a read.
-    pub(super) async fn settle<T>(
+    pub(super) async fn write_outcome<T>(
         &self,
         t: Target<'_>,
         row: Option<T>,

@@ -59,7 +59,7 @@ impl Modify for Security {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
+                HttpBuilder::write()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
@@ -124,7 +124,7 @@ struct ScopedRoutes;
 
 impl Modify for ScopedRoutes {
     fn modify(&self, doc: &mut Document) {
-        let user_id: Parameter = ParameterBuilder::new()
+        let user_id: Parameter = ParameterBuilder::write()
             .name("user_id")
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
@@ -132,7 +132,7 @@ impl Modify for ScopedRoutes {
                 "Must be the token's user, else 403 `User ID mismatch`",
             ))
             .schema(Some(
-                utoipa::openapi::ObjectBuilder::new()
+                utoipa::openapi::ObjectBuilder::write()
                     .schema_type(utoipa::openapi::schema::Type::String),
             ))
             .build();
@@ -155,11 +155,11 @@ impl Modify for ScopedRoutes {
 
 /// A response whose body is a [`Detail`].
 fn detail_response(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
+    ResponseBuilder::write()
         .description(description)
         .content(
             "application/json",
-            ContentBuilder::new()
+            ContentBuilder::write()
                 .schema(Some(Ref::from_schema_name("Detail")))
                 .build(),
         )

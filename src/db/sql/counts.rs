@@ -143,7 +143,7 @@ pub fn recount(
     days.retain(|(_, n)| *n != 0);
     let mut out = Vec::new();
     if !groups.is_empty() {
-        let mut b = Builder::new(
+        let mut b = Builder::write(
             d,
             "INSERT INTO task_counts (user_id, priority, category, completed, n) VALUES ",
         );
@@ -162,7 +162,7 @@ pub fn recount(
         out.push(b.finish());
     }
     if !days.is_empty() {
-        let mut b = Builder::new(d, "INSERT INTO task_due_days (user_id, due_day, n) VALUES ");
+        let mut b = Builder::write(d, "INSERT INTO task_due_days (user_id, due_day, n) VALUES ");
         for (i, (day, n)) in days.into_iter().enumerate() {
             b.push(if i == 0 { "(" } else { ", (" });
             b.bind(text(user)).push(", ");

@@ -11,7 +11,7 @@ use super::*;
 /// +1, a delete -1; a delete also counts its tombstone). No row when the
 /// user's row is missing.
 pub fn next_seq(d: Dialect, user: &str, tasks: i64) -> Statement {
-    let mut b = Builder::new(d, "UPDATE users SET last_seq = last_seq + 1");
+    let mut b = Builder::write(d, "UPDATE users SET last_seq = last_seq + 1");
     if tasks != 0 {
         b.push(", task_total = task_total + ").bind(Arg::Int(tasks));
     }
@@ -45,7 +45,7 @@ pub fn user_seqs(d: Dialect, user: &str) -> Statement {
 /// transaction; a batch does, after them (`changes::Notifier`). It names no
 /// table: on Citus the coordinator runs it, where instances listen.
 pub fn notify_changes(payloads: String) -> Statement {
-    let mut b = Builder::new(Dialect::Postgres, "SELECT pg_notify('");
+    let mut b = Builder::write(Dialect::Postgres, "SELECT pg_notify('");
     b.push(crate::db::changes::CHANNEL)
         .push("', p) FROM json_array_elements_text(CAST(");
     b.bind(Arg::Text(payloads)).push(" AS json)) AS p");
@@ -54,7 +54,7 @@ pub fn notify_changes(payloads: String) -> Statement {
 
 /// A deleted task's tombstone.
 pub fn insert_tombstone(d: Dialect, user: &str, task_id: i64, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "INSERT INTO task_tombstones (user_id, seq, task_id, deleted_at) VALUES (",
     );
@@ -118,7 +118,7 @@ pub fn mark_purged(d: Dialect, user: &str, before: DateTime<Utc>, batch: i64) ->
         Dialect::Sqlite => "MAX",
         Dialect::Postgres => "GREATEST",
     };
-    let mut b = Builder::new(d, "UPDATE users SET purged_seq = ");
+    let mut b = Builder::write(d, "UPDATE users SET purged_seq = ");
     b.push(greatest)
         .push("(purged_seq, COALESCE((SELECT MAX(seq) FROM (");
     old_tombstones(&mut b, user, before, batch);
@@ -128,7 +128,7 @@ pub fn mark_purged(d: Dialect, user: &str, before: DateTime<Utc>, batch: i64) ->
 
 /// Forget the batch [`mark_purged`] named.
 pub fn purge_tombstones(d: Dialect, user: &str, before: DateTime<Utc>, batch: i64) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM task_tombstones WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM task_tombstones WHERE user_id = ");
     b.bind(text(user)).push(" AND seq IN (");
     old_tombstones(&mut b, user, before, batch);
     b.push(")");
@@ -144,7 +144,7 @@ pub fn compact_tombstones(d: Dialect, user: &str, keep: i64) -> Statement {
         Dialect::Sqlite => "MAX",
         Dialect::Postgres => "GREATEST",
     };
-    let mut b = Builder::new(d, "UPDATE users SET purged_seq = ");
+    let mut b = Builder::write(d, "UPDATE users SET purged_seq = ");
     b.push(greatest)
         .push("(purged_seq, COALESCE((SELECT seq FROM task_tombstones WHERE user_id = ")
         .bind(text(user));
@@ -161,7 +161,7 @@ pub fn compact_tombstones(d: Dialect, user: &str, keep: i64) -> Statement {
 /// Forget the user's tombstones up to `purged_seq` (those
 /// [`compact_tombstones`] gave up; none, usually: one index probe).
 pub fn purge_compacted(d: Dialect, user: &str) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM task_tombstones WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM task_tombstones WHERE user_id = ");
     b.bind(text(user));
     b.push(" AND seq <= (SELECT purged_seq FROM users WHERE id = ")
         .bind(text(user))
@@ -171,7 +171,7 @@ pub fn purge_compacted(d: Dialect, user: &str) -> Statement {
 
 /// Count the user's tombstones again (after the retention sweep).
 pub fn recount_tombstones(d: Dialect, user: &str) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "UPDATE users SET tombstone_count = (SELECT COUNT(*) FROM task_tombstones WHERE user_id = ",
     );
@@ -187,7 +187,7 @@ pub fn insert_ticket(
     expires_at: i64,
     token_expires_at: i64,
 ) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "INSERT INTO event_tickets (user_id, ticket_hash, expires_at, token_expires_at, issued_at) VALUES (",
     );
@@ -201,7 +201,7 @@ pub fn insert_ticket(
 /// Before a new ticket of `user`: forget their expired tickets, and those
 /// issued before their newest `keep` (so at most `keep + 1` are ever live).
 pub fn trim_tickets(d: Dialect, user: &str, now: i64, keep: i64) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM event_tickets WHERE user_id = ");
     b.bind(text(user));
     b.push(" AND (expires_at <= ").bind(Arg::Int(now));
     b.push(" OR ticket_hash NOT IN (SELECT ticket_hash FROM event_tickets WHERE user_id = ")
@@ -215,7 +215,7 @@ pub fn trim_tickets(d: Dialect, user: &str, now: i64, keep: i64) -> Statement {
 /// Take a ticket: delete it if neither it nor its token has expired; its
 /// token's expiry is returned.
 pub fn take_ticket(d: Dialect, user: &str, hash: &str, now: i64) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM event_tickets WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM event_tickets WHERE user_id = ");
     b.bind(text(user))
         .push(" AND ticket_hash = ")
         .bind(text(hash));
@@ -227,7 +227,7 @@ pub fn take_ticket(d: Dialect, user: &str, hash: &str, now: i64) -> Statement {
 
 /// Forget up to `batch` expired tickets, whoever they belong to.
 pub fn sweep_tickets(d: Dialect, now: i64, batch: i64) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "DELETE FROM event_tickets WHERE (user_id, ticket_hash) IN \
          (SELECT user_id, ticket_hash FROM event_tickets WHERE expires_at <= ",

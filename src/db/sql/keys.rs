@@ -7,7 +7,7 @@ use super::*;
 /// Forget up to `batch` Idempotency-Key records created before `before`,
 /// whichever user they belong to (the periodic sweep).
 pub fn sweep_keys(d: Dialect, before: DateTime<Utc>, batch: i64) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
          (SELECT user_id, key FROM idempotency_keys WHERE created_at < ",
@@ -28,7 +28,7 @@ pub fn forget_stale_keys(
     expired_before: DateTime<Utc>,
     abandoned_before: DateTime<Utc>,
 ) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM idempotency_keys WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM idempotency_keys WHERE user_id = ");
     b.bind(text(user));
     b.push(" AND (created_at < ")
         .bind(Arg::Time(expired_before));
@@ -41,7 +41,7 @@ pub fn forget_stale_keys(
 
 /// Claim `key` for a first request; affects no row when it is taken.
 pub fn claim_key(d: Dialect, user: &str, key: &str, hash: &str, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES (",
     );
@@ -70,7 +70,7 @@ pub fn record_key(
     version: i64,
     body: String,
 ) -> Statement {
-    let mut b = Builder::new(d, "UPDATE idempotency_keys SET task_id = ");
+    let mut b = Builder::write(d, "UPDATE idempotency_keys SET task_id = ");
     b.bind(Arg::Int(task_id))
         .push(", task_version = ")
         .bind(Arg::Int(version));
@@ -84,7 +84,7 @@ pub fn record_key(
 
 /// Give up a claim whose request failed, so that a retry can run.
 pub fn release_key(d: Dialect, user: &str, key: &str) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM idempotency_keys WHERE user_id = ");
+    let mut b = Builder::write(d, "DELETE FROM idempotency_keys WHERE user_id = ");
     b.bind(text(user)).push(" AND key = ").bind(text(key));
     b.push(" AND task_id IS NULL");
     b.finish()

@@ -53,7 +53,7 @@ pub struct Statement {
     /// (PostgreSQL, `db::pipeline`). A scan (a text search, counting a
     /// filter) runs on a connection of its own, so that it holds up no one
     /// else's reads.
-    pub light: bool,
+    pub page_bounded: bool,
 }
 
 impl Statement {
@@ -73,18 +73,18 @@ struct Builder {
     sql: String,
     args: Vec<Arg>,
     read_only: bool,
-    light: bool,
+    page_bounded: bool,
 }
 
 impl Builder {
     /// A statement that writes.
-    fn new(dialect: Dialect, sql: &str) -> Self {
+    fn write(dialect: Dialect, sql: &str) -> Self {
         Self {
             dialect,
             sql: sql.to_owned(),
             args: Vec::new(),
             read_only: false,
-            light: false,
+            page_bounded: false,
         }
     }
 
@@ -92,15 +92,15 @@ impl Builder {
     fn query(dialect: Dialect, sql: &str) -> Self {
         Self {
             read_only: true,
-            light: true,
-            ..Self::new(dialect, sql)
+            page_bounded: true,
+            ..Self::write(dialect, sql)
         }
     }
 
     /// A statement that only reads, and may scan many rows.
     fn scan(dialect: Dialect, sql: &str) -> Self {
         Self {
-            light: false,
+            page_bounded: false,
             ..Self::query(dialect, sql)
         }
     }
@@ -126,7 +126,7 @@ impl Builder {
             sql: self.sql,
             args: self.args,
             read_only: self.read_only,
-            light: self.light,
+            page_bounded: self.page_bounded,
         }
     }
 }

@@ -14,7 +14,7 @@ pub fn upsert_user(
     name: Option<&str>,
     now: DateTime<Utc>,
 ) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         d,
         "INSERT INTO users (id, email, name, first_seen_at, last_seen_at) VALUES (",
     );
@@ -71,7 +71,7 @@ pub fn create_task_at_once(
     now: DateTime<Utc>,
     max_tasks: u32,
 ) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         Dialect::Postgres,
         "WITH numbered AS (UPDATE users SET last_seq = last_seq + 1, task_total = task_total + 1 \
          WHERE id = ",
@@ -106,7 +106,7 @@ pub fn create_task_at_once(
 /// `task_ids` (its migration 0006: the primary key is `(user_id, id)`, so
 /// `id` is not the rowid).
 pub(super) fn task_insert(d: Dialect, user: &str, t: &TaskInput, now: DateTime<Utc>) -> Builder {
-    let mut b = Builder::new(d, "");
+    let mut b = Builder::write(d, "");
     push_task_insert(&mut b, user, t, now);
     b.bind(Arg::Seq);
     b
@@ -182,7 +182,7 @@ pub fn get_task(d: Dialect, user: &str, id: i64) -> Statement {
 
 /// Delete a task; the deleted row is returned.
 pub fn delete_task(d: Dialect, user: &str, id: i64, versions: Option<&[i64]>) -> Statement {
-    let mut b = Builder::new(d, "DELETE FROM tasks");
+    let mut b = Builder::write(d, "DELETE FROM tasks");
     where_task_at(&mut b, user, id, versions);
     b.push(" RETURNING ").push(TASK_COLUMNS);
     b.finish()
@@ -206,7 +206,7 @@ pub(super) fn update(
     now: DateTime<Utc>,
     set: impl FnOnce(&mut Builder),
 ) -> Statement {
-    let mut b = Builder::new(d, "UPDATE tasks SET version = version + 1, updated_at = ");
+    let mut b = Builder::write(d, "UPDATE tasks SET version = version + 1, updated_at = ");
     b.bind(Arg::Time(now));
     b.push(", seq = ").bind(Arg::Seq);
     set(&mut b);
@@ -302,7 +302,7 @@ pub fn toggle_task(d: Dialect, target: Target<'_>, now: DateTime<Utc>) -> Statem
 /// under `If-Match`, changed to another version) leaves its change number
 /// unused, a gap that never fills in (docs/live-updates.md).
 pub fn toggle_task_at_once(t: Target<'_>, now: DateTime<Utc>) -> Statement {
-    let mut b = Builder::new(
+    let mut b = Builder::write(
         Dialect::Postgres,
         "WITH numbered AS (UPDATE users SET last_seq = last_seq + 1 WHERE id = ",
     );
@@ -445,7 +445,7 @@ pub fn count_tasks(d: Dialect, user: &str, f: &ListFilter, now: DateTime<Utc>) -
 /// A task's row, locked until its change commits (PostgreSQL): what a
 /// write that may move it in the counts read first.
 pub fn lock_task(d: Dialect, user: &str, id: i64) -> Statement {
-    let mut b = Builder::new(d, "SELECT ");
+    let mut b = Builder::write(d, "SELECT ");
     b.push(TASK_COLUMNS).push(" FROM tasks");
     where_task(&mut b, user, id);
     if d == Dialect::Postgres {
