@@ -77,7 +77,7 @@ pub async fn serve<S>(
         + 'static,
     S::Future: Send,
 {
-    let mut builder = Builder::write(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())

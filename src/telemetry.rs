@@ -25,7 +25,7 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let handle = PrometheusBuilder::write()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.into()), &BUCKETS)
             .expect("buckets are not empty")
             .install_recorder()
@@ -35,7 +35,7 @@ fn recorder() -> &'static PrometheusHandle {
         // a scrape of /metrics, memory grew by every request's latency (the
         // soak found it: RSS up about 60 kB/s). Fold them every 5 s.
         let upkeep = handle.clone();
-        std::thread::Builder::write()
+        std::thread::Builder::new()
             .name("metrics-upkeep".into())
             .spawn(move || {
                 loop {

@@ -59,7 +59,7 @@ impl Modify for Security {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::write()
+                HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
@@ -124,7 +124,7 @@ struct ScopedRoutes;
 
 impl Modify for ScopedRoutes {
     fn modify(&self, doc: &mut Document) {
-        let user_id: Parameter = ParameterBuilder::write()
+        let user_id: Parameter = ParameterBuilder::new()
             .name("user_id")
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
@@ -132,7 +132,7 @@ impl Modify for ScopedRoutes {
                 "Must be the token's user, else 403 `User ID mismatch`",
             ))
             .schema(Some(
-                utoipa::openapi::ObjectBuilder::write()
+                utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String),
             ))
             .build();
@@ -155,11 +155,11 @@ impl Modify for ScopedRoutes {
 
 /// A response whose body is a [`Detail`].
 fn detail_response(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::write()
+    ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
-            ContentBuilder::write()
+            ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Detail")))
                 .build(),
         )

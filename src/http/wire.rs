@@ -97,7 +97,7 @@ fn words_schema(words: &[&str], description: Option<&str>) -> utoipa::openapi::O
     use utoipa::openapi::ObjectBuilder;
     use utoipa::openapi::schema::Type;
     let alternatives: Vec<String> = words.iter().map(|w| any_case(w)).collect();
-    ObjectBuilder::write()
+    ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(format!("^({})$", alternatives.join("|"))))
         .description(description)
@@ -147,7 +147,7 @@ fn sort_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::Type;
     let keys = ["created_at", "updated_at", "due_date", "priority", "title"]
         .map(|k| any_case(k).replace('_', "_?"));
-    ObjectBuilder::write()
+    ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(format!("^-?({})$", keys.join("|"))))
         .build()
@@ -166,7 +166,7 @@ fn title_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::ObjectBuilder;
     use utoipa::openapi::schema::Type;
     let pattern = format!("^[{WS}]*[^{WS}\\u0000](?:[^\\u0000]{{0,198}}[^{WS}\\u0000])?[{WS}]*$");
-    ObjectBuilder::write()
+    ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(pattern))
         .description(Some(
@@ -194,14 +194,14 @@ fn tag_item_schema(blank_too: bool) -> utoipa::openapi::Object {
     } else {
         format!("^{one}$")
     };
-    ObjectBuilder::write()
+    ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(pattern))
         .build()
 }
 
 fn tag_filter_schema() -> utoipa::openapi::schema::Array {
-    utoipa::openapi::schema::ArrayBuilder::write()
+    utoipa::openapi::schema::ArrayBuilder::new()
         .items(tag_item_schema(true))
         .max_items(Some(TAGS_MAX))
         .build()
@@ -218,18 +218,18 @@ fn tags_schema() -> utoipa::openapi::Schema {
         "^(?:{blank},)*(?:{blank}|{piece}(?:,{blank})*(?:,{piece}(?:,{blank})*){{0,{}}})$",
         TAGS_MAX - 1
     );
-    OneOfBuilder::write()
+    OneOfBuilder::new()
         .item(
-            ArrayBuilder::write()
+            ArrayBuilder::new()
                 .items(tag_item_schema(false))
                 .max_items(Some(TAGS_MAX)),
         )
         .item(
-            ObjectBuilder::write()
+            ObjectBuilder::new()
                 .schema_type(Type::String)
                 .pattern(Some(comma_list)),
         )
-        .item(ObjectBuilder::write().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(Some(
             "At most 20 tags, each trimmed, 1 to 50 characters, no control characters; \
              a list, or one comma-separated string (blank pieces dropped); duplicates \
@@ -269,15 +269,15 @@ fn lax_boolean() -> utoipa::openapi::Schema {
     use utoipa::openapi::ObjectBuilder;
     use utoipa::openapi::schema::{OneOfBuilder, Type};
     let words: Vec<String> = LAX_BOOLEAN_WORDS.iter().map(|w| any_case(w)).collect();
-    OneOfBuilder::write()
-        .item(ObjectBuilder::write().schema_type(Type::Boolean))
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
         .item(
-            ObjectBuilder::write()
+            ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .enum_values(Some([0, 1])),
         )
         .item(
-            ObjectBuilder::write()
+            ObjectBuilder::new()
                 .schema_type(Type::String)
                 .pattern(Some(format!("^({})$", words.join("|")))),
         )
