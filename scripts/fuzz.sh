@@ -48,21 +48,23 @@ fuzz() { # name database-url [VAR=value ...: settings of the run]
   done
   token="$(BETTER_AUTH_SECRET="$SECRET" DATABASE_URL=sqlite::memory: "$BIN" token --user fuzz-user)"
   echo "== schemathesis on $name ${*:-} (port $port, $EXAMPLES examples per operation)"
-  st --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
-    --header "Authorization: Bearer $token" \
-    --max-examples "$EXAMPLES" \
-    --seed "${FUZZ_SEED:-20261123}" \
-    --checks all \
-    --exclude-operation-id stream_events --exclude-operation-id stream_events_scoped \
-    --no-color
+  schemathesis_run "$port" "$token" \
+    --exclude-operation-id stream_events --exclude-operation-id stream_events_scoped
   echo "== schemathesis on $name: the event stream (2 s read timeout)"
+  schemathesis_run "$port" "$token" \
+    --include-operation-id stream_events --include-operation-id stream_events_scoped \
+    --request-timeout 2
+}
+
+schemathesis_run() { # port token [options: which operations, timeouts]
+  local port="$1" token="$2"
+  shift 2
   st --config-file "$HERE/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --header "Authorization: Bearer $token" \
     --max-examples "$EXAMPLES" \
     --seed "${FUZZ_SEED:-20261123}" \
     --checks all \
-    --include-operation-id stream_events --include-operation-id stream_events_scoped \
-    --request-timeout 2 \
+    "$@" \
     --no-color
 }
 

@@ -252,33 +252,13 @@ async fn tags_are_counted_by_the_database_and_listed_up_to_a_thousand(app: TestA
 /// problem, found before any value is parsed; repeated parameters are
 /// one value (the last).
 async fn long_parameter_and_tag_lists_are_one_problem(app: TestApp) {
-    let problems = |v: &Value| v["detail"].as_array().map_or(0, Vec::len);
     // 6,000 tag filters.
     let tags = "tag=x&".repeat(6000);
-    let resp = app
-        .call(
-            Method::GET,
-            &format!("/api/tasks?{tags}"),
-            Some("ann"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 422);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(problems(&body), 1, "{body}");
+    let body = one_problem(&app, &format!("/api/tasks?{tags}")).await;
     assert_eq!(body["detail"][0]["loc"], json!(["query", "tag"]));
     // 7,000 bad cursors: one problem.
     let since = "since=x&".repeat(7000);
-    let resp = app
-        .call(
-            Method::GET,
-            &format!("/api/tasks/changes?{since}"),
-            Some("ann"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 422);
-    assert_eq!(problems(&resp.json::<Value>().await.unwrap()), 1);
+    one_problem(&app, &format!("/api/tasks/changes?{since}")).await;
     // Repeats: the last value counts, alone.
     let (_, total) = app
         .list(
@@ -326,6 +306,15 @@ async fn long_parameter_and_tag_lists_are_one_problem(app: TestApp) {
         .unwrap();
     let text = resp.text().await.unwrap();
     assert!(text.len() < 4000, "{} bytes: {text:.300}", text.len());
+}
+
+/// A 422 with one problem, for ann's GET of `path`.
+async fn one_problem(app: &TestApp, path: &str) -> Value {
+    let resp = app.call(Method::GET, path, Some("ann"), None).await;
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["detail"].as_array().map_or(0, Vec::len), 1, "{body}");
+    body
 }
 
 /// Finding 4: a 422 lists 20 problems and counts the rest; the envelope's
@@ -486,13 +475,7 @@ async fn live_tickets_are_bounded_per_user(app: TestApp) {
 
 /// Finding 9: a ticket expires with the token that asked for it.
 async fn a_ticket_never_outlives_its_token(app: TestApp) {
-    let token = todo_api::auth::mint_token(
-        &app.secret,
-        "ann",
-        Duration::from_secs(2),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let token = app.token_for("ann", Duration::from_secs(2));
     let resp = app
         .client
         .post(app.url("/api/events/ticket"))
@@ -717,13 +700,7 @@ async fn a_streamed_tool_call_ends_with_the_request_timeout(app: TestApp) {
     assert!(!text.contains("\"result\""), "{text}");
     holder.await.unwrap();
     // A GET stream ends with its token.
-    let token = todo_api::auth::mint_token(
-        &app.secret,
-        "ann",
-        Duration::from_secs(2),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let token = app.token_for("ann", Duration::from_secs(2));
     let resp = app
         .client
         .get(app.url("/mcp"))

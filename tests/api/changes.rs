@@ -607,13 +607,7 @@ async fn streams_are_capped_per_user(app: TestApp) {
 }
 
 async fn the_stream_ends_when_its_token_expires_and_beats_meanwhile(app: TestApp) {
-    let token = todo_api::auth::mint_token(
-        &app.secret,
-        "ann",
-        Duration::from_secs(3),
-        todo_api::auth::UserClaim::Sub,
-    )
-    .unwrap();
+    let token = app.token_for("ann", Duration::from_secs(3));
     let mut s = Stream::new(open_at(&app, "/api/events", &token, None).await);
     let started = Instant::now();
     assert!(

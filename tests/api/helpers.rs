@@ -230,7 +230,12 @@ impl TestApp {
     }
 
     pub fn token(&self, user: &str) -> String {
-        mint_token(&self.secret, user, Duration::from_secs(600), UserClaim::Sub).unwrap()
+        self.token_for(user, Duration::from_secs(600))
+    }
+
+    /// A token of `user` that expires after `ttl`.
+    pub fn token_for(&self, user: &str, ttl: Duration) -> String {
+        mint_token(&self.secret, user, ttl, UserClaim::Sub).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
