@@ -1,4 +1,4 @@
--- Each user's number of tombstones on their row (issue 28), moved by every
+-- Each user's number of tombstones on their row (docs/security.md), moved by every
 -- delete in the statement that takes its change number: past
 -- MAX_TOMBSTONES_PER_USER (and a tenth more) a delete forgets the user's
 -- oldest tombstones down to that many, raising `purged_seq` as the

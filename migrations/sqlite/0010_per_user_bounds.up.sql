@@ -1,4 +1,4 @@
--- Each user's number of tombstones on their row (issue 28); as
+-- Each user's number of tombstones on their row (docs/security.md); as
 -- PostgreSQL's 0010.
 ALTER TABLE users ADD COLUMN tombstone_count INTEGER NOT NULL DEFAULT 0;
 
