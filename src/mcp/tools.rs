@@ -526,7 +526,11 @@ impl ToolName {
 
 /// The tools with their schemas, taken from the OpenAPI document.
 fn catalog(doc: &Value) -> Vec<Tool> {
-    let schema = |name: &str| -> Value { doc["components"]["schemas"][name].clone() };
+    let schema = |name: &str| -> Value {
+        let mut s = doc["components"]["schemas"][name].clone();
+        inline_refs(&mut s, doc, 0);
+        s
+    };
     let id = json!({ "type": "integer", "format": "int64", "description": "The task's id" });
     let object = |props: Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
     let with = |mut base: Value, extra: Value, required: &[&str]| {
@@ -629,6 +633,39 @@ fn catalog(doc: &Value) -> Vec<Tool> {
             tool
         })
         .collect()
+}
+
+/// The document's `$ref`s to its components written in place: a tool's
+/// schema stands alone (an MCP client resolves no reference outside it).
+/// The components refer to each other without cycles; `depth` bounds the
+/// walk all the same.
+fn inline_refs(v: &mut Value, doc: &Value, depth: usize) {
+    match v {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && depth < 16
+            {
+                let mut target = doc["components"]["schemas"][name].clone();
+                inline_refs(&mut target, doc, depth + 1);
+                map.remove("$ref");
+                if let Value::Object(t) = target {
+                    for (k, val) in t {
+                        // The referring side's own words (a description) win.
+                        map.entry(k).or_insert(val);
+                    }
+                }
+                return;
+            }
+            for val in map.values_mut() {
+                inline_refs(val, doc, depth);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| inline_refs(i, doc, depth)),
+        _ => {}
+    }
 }
 
 fn as_object(v: Value) -> JsonObject {

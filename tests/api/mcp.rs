@@ -139,7 +139,18 @@ async fn tools_are_listed_with_schemas_and_annotations(app: TestApp) {
         assert_eq!(t["inputSchema"]["type"], "object", "{t}");
         assert_eq!(t["outputSchema"]["type"], "object", "{t}");
         assert!(t["description"].as_str().is_some_and(|d| !d.is_empty()));
+        // Each schema stands alone: a client resolves no reference into
+        // the OpenAPI document.
+        for schema in ["inputSchema", "outputSchema"] {
+            assert!(!t[schema].to_string().contains("$ref"), "{schema}: {t}");
+        }
     }
+    // The closed sets arrive as enums (the document's components inlined).
+    let get = tools.iter().find(|t| t["name"] == "get_task").unwrap();
+    assert_eq!(
+        get["outputSchema"]["properties"]["status"]["enum"],
+        json!(["pending", "completed"])
+    );
     let tool = |name: &str| tools.iter().find(|t| t["name"] == name).unwrap().clone();
     let hints = |name: &str| {
         let a = &tool(name)["annotations"];

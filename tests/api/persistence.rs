@@ -18,6 +18,7 @@ crate::both_backends!(
     deleting_a_user_erases_their_tasks_and_they_can_start_again,
     tasks_from_before_the_changes_migration_are_numbered_in_id_order,
     tasks_from_before_the_counts_migration_are_counted,
+    tombstones_from_before_the_bounds_migration_are_counted,
 );
 
 /// Migration 0007 (docs/live-updates.md) on a database with tasks: each user's tasks get
@@ -150,6 +151,73 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
     let seventh = again.post_task("ann", json!({ "title": "seventh" })).await;
     assert_eq!(seventh.status(), 409, "ann has her 6 tasks");
     again.create_titled("bob", "bob's second").await;
+}
+
+/// Migration 0010 on a database with tombstones: each user's count is
+/// filled in from them, so the bound applies to those already there.
+async fn tombstones_from_before_the_bounds_migration_are_counted(app: TestApp) {
+    for user in ["ann", "ann", "ann", "bob"] {
+        let id = app.create_titled(user, "gone").await;
+        let resp = app
+            .call(
+                Method::DELETE,
+                &format!("/api/tasks/{id}"),
+                Some(user),
+                None,
+            )
+            .await;
+        assert!(resp.status().is_success());
+    }
+    app.store.close().await;
+    if down_refused_on_citus(&app) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim().ends_with("pending  per user bounds")),
+        "{out}"
+    );
+    // A bound of 2: Ann's 3 tombstones are over it once counted, so her
+    // next delete forgets all but the newest 2; Bob's 1 stays.
+    let mut bounded = settings(&app.database_url);
+    bounded.max_tombstones_per_user = 2;
+    let again = TestApp::start(&bounded).await;
+    let id = again.create_titled("ann", "fourth").await;
+    let resp = again
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{id}"),
+            Some("ann"),
+            None,
+        )
+        .await;
+    assert!(resp.status().is_success());
+    let deletes = |feed: Value| {
+        feed["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["op"] == "delete")
+            .count()
+    };
+    // Ann's changes: 1-6 before (create, delete, three times), 7 and 8
+    // now. The feed from a cursor before the forgotten deletes (2 and 4)
+    // is 410; from 4 on it has her newest two.
+    let old = again
+        .call(Method::GET, "/api/tasks/changes?since=1", Some("ann"), None)
+        .await;
+    assert_eq!(old.status(), 410);
+    let recent: Value = again
+        .call_json(Method::GET, "/api/tasks/changes?since=4", Some("ann"), None)
+        .await;
+    assert_eq!(deletes(recent), 2);
+    let bobs: Value = again
+        .call_json(Method::GET, "/api/tasks/changes?since=1", Some("bob"), None)
+        .await;
+    assert_eq!(deletes(bobs), 1);
 }
 
 async fn writes_survive_a_restart(app: TestApp) {
