@@ -202,6 +202,35 @@ pub enum ChangeOp {
     Delete,
 }
 
+/// One event of `GET /api/events`, as a client's parser sees it (the
+/// heartbeat comments are not events).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// The change's number (send it back as `Last-Event-ID`); none on `reset`.
+    #[schema(pattern = "^[0-9]{1,19}$", nullable = false)]
+    id: Option<String>,
+    event: StreamEventName,
+    /// The change as the feed writes it, or `{"detail": …}` on `reset`.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// What an event says happened.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum StreamEventName {
+    #[schema(rename = "task.created")]
+    TaskCreated,
+    #[schema(rename = "task.updated")]
+    TaskUpdated,
+    #[schema(rename = "task.deleted")]
+    TaskDeleted,
+    /// Fetch the changes feed, then reconnect.
+    #[schema(rename = "reset")]
+    Reset,
+}
+
 /// A ticket for `GET /api/events?ticket=…`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Ticket {
@@ -321,7 +350,7 @@ async fn redeem(store: &Store, key: &TicketKey, ticket: &str) -> Result<Identity
         ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{0,19}$", description = "The last event's id: the changes after it are sent first"),
     ),
     responses(
-        (status = 200, description = "`text/event-stream`: `id:` the change number, `event:` `task.created`, `task.updated`, `task.deleted` (or `reset`: re-sync from the feed and reconnect), `data:` the change as the feed writes it; a comment every 15 s; the stream ends when the token expires", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `id:` the change number, `event:` `task.created`, `task.updated`, `task.deleted` (or `reset`: re-sync from the feed and reconnect), `data:` the change as the feed writes it; a comment every 15 s; the stream ends when the token expires", content_type = "text/event-stream", body = StreamEvent),
         (status = 410, description = "`Last-Event-ID` is older than the tombstones kept", body = Detail),
         (status = 422, description = "An invalid `Last-Event-ID`", body = ValidationError),
         (status = 429, description = "The user has `EVENTS_MAX_PER_USER` streams open (or the instance `EVENTS_MAX_STREAMS`)", body = Detail),
