@@ -3,6 +3,7 @@
 //! isolation; the OAuth protected-resource metadata (RFC 9728); and the
 //! same tools over stdio for local agents (`todo-api mcp`).
 
+mod catalog;
 mod sessions;
 mod tools;
 
