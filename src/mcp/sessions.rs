@@ -118,6 +118,8 @@ struct Books {
     owners: HashMap<SessionId, String>,
     sessions: HashMap<String, usize>,
     streams: HashMap<String, usize>,
+    /// The places taken in `sessions`, and in `streams`, in all.
+    open_sessions: usize,
     open_streams: usize,
 }
 
@@ -224,10 +226,11 @@ impl SessionManager for OwnedSessions {
             if books.sessions.get(&user).copied().unwrap_or(0) >= self.caps.sessions_per_user {
                 return Err(Opener::refuse(Refused::UserSessions));
             }
-            if books.sessions.values().sum::<usize>() >= self.caps.sessions {
+            if books.open_sessions >= self.caps.sessions {
                 return Err(Opener::refuse(Refused::Sessions));
             }
             *books.sessions.entry(user.clone()).or_default() += 1;
+            books.open_sessions += 1;
         }
         match self.inner.create_session().await {
             Ok((id, transport)) => {
@@ -235,7 +238,9 @@ impl SessionManager for OwnedSessions {
                 Ok((id, transport))
             }
             Err(e) => {
-                Books::take(&mut self.books().sessions, &user);
+                let mut books = self.books();
+                Books::take(&mut books.sessions, &user);
+                books.open_sessions -= 1;
                 Err(e.into())
             }
         }
@@ -260,6 +265,7 @@ impl SessionManager for OwnedSessions {
         let mut books = self.books();
         if let Some(user) = books.owners.remove(id) {
             Books::take(&mut books.sessions, &user);
+            books.open_sessions -= 1;
         }
         Ok(closed?)
     }

@@ -27,6 +27,8 @@ crate::both_backends!(
 crate::both_backends_with!(
     mcp_sessions_are_counted_whatever_the_headers =>
         |s: &mut todo_api::config::Settings| s.mcp_max_sessions_per_user = 2,
+    the_instance_cap_on_mcp_sessions_holds =>
+        |s: &mut todo_api::config::Settings| s.mcp_max_sessions = 2,
     mcp_streams_are_counted_per_user =>
         |s: &mut todo_api::config::Settings| s.mcp_max_streams_per_user = 2,
     a_422_lists_at_most_twenty_problems =>
@@ -166,6 +168,26 @@ async fn mcp_sessions_are_counted_whatever_the_headers(app: TestApp) {
         .unwrap();
     assert!(end.status().is_success(), "{}", end.status());
     assert_eq!(initialize(&app, "ann", &newer).await.status(), 200);
+}
+
+/// `MCP_MAX_SESSIONS` counts every user's sessions; a closed one frees
+/// its place for anyone.
+async fn the_instance_cap_on_mcp_sessions_holds(app: TestApp) {
+    let anns = session(&app, "ann").await;
+    session(&app, "bob").await;
+    let full = initialize(&app, "carl", &[]).await;
+    assert_eq!(full.status(), 429);
+    let end = app
+        .client
+        .delete(app.url("/mcp"))
+        .header("mcp-session-id", &anns)
+        .bearer_auth(app.token("ann"))
+        .send()
+        .await
+        .unwrap();
+    assert!(end.status().is_success());
+    session(&app, "carl").await;
+    assert_eq!(initialize(&app, "ann", &[]).await.status(), 429);
 }
 
 /// Finding 5: long-lived `GET /mcp` streams are counted per user (rmcp
@@ -387,33 +409,12 @@ async fn malformed_and_forged_tickets_are_refused_before_the_database(app: TestA
         format!("{}.{body}", b64(b"bob")),
         format!("{user}.{}", b64(&[7u8; 41])),
     ];
-    drop_tickets_table(&app).await;
+    crate::changes::exec(&app, "DROP TABLE event_tickets", None).await;
     for ticket in &forged {
         let mut u = url::Url::parse(&app.url("/api/events")).unwrap();
         u.query_pairs_mut().append_pair("ticket", ticket);
         let resp = app.client.get(u).send().await.unwrap();
         assert_eq!(resp.status(), 401, "{ticket}");
-    }
-}
-
-async fn drop_tickets_table(app: &TestApp) {
-    match app.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
-                .await
-                .unwrap();
-            sqlx::query("DROP TABLE event_tickets")
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = crate::helpers::pg_connect(&app.database_url).await;
-            sqlx::query("DROP TABLE event_tickets")
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
     }
 }
 
@@ -510,24 +511,11 @@ async fn tombstones_are_bounded_per_user_and_older_cursors_are_410(app: TestApp)
     let first: Value = feed("0".into()).await.json().await.unwrap();
     let start = first["cursor"].as_str().unwrap().to_owned();
     let bobs = app.create_titled("bob", "kept").await;
-    app.call(
-        Method::DELETE,
-        &format!("/api/tasks/{bobs}"),
-        Some("bob"),
-        None,
-    )
-    .await;
+    app.delete_task("bob", bobs).await;
     let mut after_tenth = String::new();
     for i in 0..30 {
         let id = app.create_titled("ann", "short-lived").await;
-        let resp = app
-            .call(
-                Method::DELETE,
-                &format!("/api/tasks/{id}"),
-                Some("ann"),
-                None,
-            )
-            .await;
+        let resp = app.delete_task("ann", id).await;
         assert!(resp.status().is_success());
         if i == 24 {
             let page: Value = feed("0".into()).await.json().await.unwrap();

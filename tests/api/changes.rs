@@ -166,7 +166,7 @@ fn cursor(page: &Value) -> String {
 
 /// Run SQL on the app's database (test set-up), with a timestamp bound to
 /// `$1` when given.
-async fn exec(app: &TestApp, sql: &str, at: Option<chrono::DateTime<chrono::Utc>>) {
+pub async fn exec(app: &TestApp, sql: &str, at: Option<chrono::DateTime<chrono::Utc>>) {
     match app.backend {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&app.database_url)

@@ -308,6 +308,17 @@ impl TestApp {
         self.call(Method::PATCH, &path, Some(user), None).await
     }
 
+    /// `DELETE /api/tasks/{id}` as `user`: the answer, whatever it is.
+    pub async fn delete_task(&self, user: &str, id: i64) -> Response {
+        self.call(
+            Method::DELETE,
+            &format!("/api/tasks/{id}"),
+            Some(user),
+            None,
+        )
+        .await
+    }
+
     pub async fn get_task(&self, user: &str, id: i64) -> Response {
         self.call(Method::GET, &format!("/api/tasks/{id}"), Some(user), None)
             .await

@@ -158,14 +158,7 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
 async fn tombstones_from_before_the_bounds_migration_are_counted(app: TestApp) {
     for user in ["ann", "ann", "ann", "bob"] {
         let id = app.create_titled(user, "gone").await;
-        let resp = app
-            .call(
-                Method::DELETE,
-                &format!("/api/tasks/{id}"),
-                Some(user),
-                None,
-            )
-            .await;
+        let resp = app.delete_task(user, id).await;
         assert!(resp.status().is_success());
     }
     app.store.close().await;
@@ -186,14 +179,7 @@ async fn tombstones_from_before_the_bounds_migration_are_counted(app: TestApp) {
     bounded.max_tombstones_per_user = 2;
     let again = TestApp::start(&bounded).await;
     let id = again.create_titled("ann", "fourth").await;
-    let resp = again
-        .call(
-            Method::DELETE,
-            &format!("/api/tasks/{id}"),
-            Some("ann"),
-            None,
-        )
-        .await;
+    let resp = again.delete_task("ann", id).await;
     assert!(resp.status().is_success());
     let deletes = |feed: Value| {
         feed["changes"]
