@@ -10,7 +10,7 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::{UserClaim, mint_access_token, mint_configured_token, mint_token, random_secret};
-use crate::config::{Config, LogFormat, Settings, log_filter};
+use crate::config::{Config, LogFormat, ServerSettings, Settings, log_filter};
 use crate::db::MigrateCommand;
 use crate::startup::{Application, connect_store};
 
@@ -92,7 +92,7 @@ pub async fn main() -> ExitCode {
     let cli = parse();
     // Over stdio, stdout is the protocol's: the log goes to stderr.
     let to_stderr = matches!(cli.command, Some(Command::Mcp { .. }));
-    let _log = init_logging(&cli.settings, to_stderr);
+    let _log = init_logging(&cli.settings.server, to_stderr);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -109,7 +109,7 @@ pub async fn main() -> ExitCode {
 /// `LOG_BUFFER_LINES` waiting lines, new ones are dropped (counted in
 /// `log_lines_dropped_total`), so a slow log reader never holds up or
 /// grows the server. The guard flushes what is queued when dropped.
-fn init_logging(s: &Settings, to_stderr: bool) -> WorkerGuard {
+fn init_logging(s: &ServerSettings, to_stderr: bool) -> WorkerGuard {
     let filter = EnvFilter::try_new(log_filter(&s.log_level)).unwrap_or_else(|_| {
         eprintln!("warning: LOG_LEVEL: not a level or tracing filter; using info");
         EnvFilter::new("info,sqlx=warn,rmcp=warn")
@@ -149,7 +149,7 @@ fn init_logging(s: &Settings, to_stderr: bool) -> WorkerGuard {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Openapi) = cli.command {
         // Needs no configuration: it describes the API, not a deployment.
-        let doc = crate::http::document(&cli.settings.conventions());
+        let doc = crate::http::document(&cli.settings.conventions.resolve());
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 MigrateAction::Down => MigrateCommand::Down,
                 MigrateAction::Status => MigrateCommand::Status,
             };
-            config.auto_migrate = false;
+            config.database.auto_migrate = false;
             let store = connect_store(&config).await?;
             let states = store.migrate(cmd).await.context("running migrations")?;
             for m in states {
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mcp { user } => {
             let auth = &config.auth;
             let no_auth = auth.secret.is_none() && auth.jwks.is_none() && auth.sessions.is_none();
-            if no_auth && !config.production {
+            if no_auth && !config.server.production {
                 config.auth.secret = Some(random_secret());
             }
             // The identity as the server would verify it: a token for
@@ -212,8 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "BETTER_AUTH_SECRET: not set; `todo-api mcp` signs its user's identity with it",
             )??;
             // No listener is served: bind a free loopback port.
-            config.host = "127.0.0.1".into();
-            config.port = 0;
+            config.server.host = "127.0.0.1".into();
+            config.server.port = 0;
             let app = Application::build(config).await?;
             app.serve_mcp_stdio(&token).await
         }
@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let auth = &config.auth;
     let no_auth = auth.secret.is_none() && auth.jwks.is_none() && auth.sessions.is_none();
-    let dev_secret = if no_auth && !config.production {
+    let dev_secret = if no_auth && !config.server.production {
         let secret = random_secret();
         config.auth.secret = Some(secret.clone());
         Some(secret)
@@ -234,7 +234,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Before the line that says it listens: a SIGTERM from then on is a
     // graceful shutdown.
     let stop = crate::startup::shutdown_signal();
-    let base = format!("http://{}:{}", config.host, app.port());
+    let base = format!("http://{}:{}", config.server.host, app.port());
     tracing::info!(
         address = %base,
         shared_secret = config.auth.secret.is_some(),

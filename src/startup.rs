@@ -23,12 +23,12 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let mut attempt = 1;
     loop {
         let attempt_result = tokio::time::timeout(
-            config.pool.acquire_timeout,
+            config.database.pool.acquire_timeout,
             db::connect(
-                &config.database,
-                &config.pool,
-                config.user_limits,
-                config.streams,
+                &config.database.url,
+                &config.database.pool,
+                config.limits.user,
+                config.live.streams,
             ),
         )
         .await
@@ -42,7 +42,7 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
                 attempt += 1;
             }
             Err(e) => {
-                let what = match &config.database {
+                let what = match &config.database.url {
                     DatabaseUrl::Sqlite(_) => "SQLite",
                     DatabaseUrl::Postgres(..) => "PostgreSQL",
                 };
@@ -64,12 +64,12 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connect, migrate (unless disabled) and bind `config.host:config.port`
+    /// Connect, migrate (unless disabled) and bind `config.server.host:config.server.port`
     /// (port 0 picks a free one), and `METRICS_ADDR` when set.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         crate::telemetry::init();
         let store = connect_store(&config).await?;
-        if config.auto_migrate {
+        if config.database.auto_migrate {
             store
                 .migrate(MigrateCommand::Up)
                 .await
@@ -80,19 +80,19 @@ impl Application {
             auth: Arc::new(Authenticator::new(&config.auth)),
             users: Arc::new(SeenUsers::default()),
             limits: Arc::new(http::ratelimit::RateLimits::new(
-                config.rate_limit_ip,
-                config.rate_limit_user,
+                config.limits.rate_ip,
+                config.limits.rate_user,
             )),
             conventions: config.conventions,
-            events: config.events,
+            events: config.live.events,
             shutdown: tokio_util::sync::CancellationToken::new(),
         });
-        let addr = format!("{}:{}", config.host, config.port);
+        let addr = format!("{}:{}", config.server.host, config.server.port);
         let listener = TcpListener::bind(&addr)
             .await
             .with_context(|| format!("API_HOST/API_PORT: cannot listen on {addr}"))?;
         let port = listener.local_addr()?.port();
-        let metrics_listener = match config.metrics_addr {
+        let metrics_listener = match config.server.metrics_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -127,15 +127,15 @@ impl Application {
     fn connection_limits(&self) -> ConnectionLimits {
         let config = &self.config;
         ConnectionLimits {
-            max_connections: config.max_connections.map_or_else(
-                || connection::default_max_connections(config.pool.max_connections),
+            max_connections: config.server.max_connections.map_or_else(
+                || connection::default_max_connections(config.database.pool.max_connections),
                 |n| usize::try_from(n).unwrap_or(usize::MAX),
             ),
             // Headers must arrive within this (slowloris), and a first
             // request at all; bodies are bounded by the request timeout.
-            header_timeout: HEADER_READ_TIMEOUT.min(config.request_timeout),
-            idle_timeout: config.idle_timeout,
-            write_timeout: config.request_timeout,
+            header_timeout: HEADER_READ_TIMEOUT.min(config.server.request_timeout),
+            idle_timeout: config.server.idle_timeout,
+            write_timeout: config.server.request_timeout,
         }
     }
 
@@ -152,6 +152,7 @@ impl Application {
         let store = self.state.store.clone();
         let sweeper = self
             .config
+            .database
             .idempotency_sweep
             .map(|every| tokio::spawn(sweep_idempotency_keys(store.clone(), every)));
         let metrics = self.metrics_listener.map(|listener| {
@@ -165,11 +166,11 @@ impl Application {
         // Closes the event streams and the MCP sessions' streams when
         // shutdown begins.
         let stopping = self.state.shutdown.clone();
-        let listen = self.config.listen_database.clone().filter(|options| {
+        let listen = self.config.live.listen_database.clone().filter(|options| {
             // A transaction pooler cannot hold a LISTEN, and the server
             // connection it ran on would then deliver notifications to
             // whichever client it serves next (which sqlx refuses).
-            let pooled = !self.config.listen_given
+            let pooled = !self.config.live.listen_given
                 && (self.state.store.through_pooler() || options.get_host().contains("-pooler"));
             if pooled {
                 tracing::warn!(
@@ -203,11 +204,11 @@ impl Application {
             }
             None => None,
         };
-        let change_sweeper = self.config.tombstone_sweep.map(|every| {
+        let change_sweeper = self.config.live.tombstone_sweep.map(|every| {
             tokio::spawn(sweep_changes(
                 store.clone(),
                 every,
-                self.config.tombstone_retention,
+                self.config.live.tombstone_retention,
             ))
         });
         let mcp = self.config.mcp.clone().map(|config| {
@@ -223,8 +224,8 @@ impl Application {
         });
         let router = http::router(
             self.state,
-            &self.config.cors_origins,
-            self.config.request_timeout,
+            &self.config.server.cors_origins,
+            self.config.server.request_timeout,
             metrics.is_some(),
             mcp,
         );

@@ -312,8 +312,8 @@ async fn app_with(tweak: impl FnOnce(&mut todo_api::config::Settings)) -> TestAp
 #[tokio::test]
 async fn issuer_and_audience_are_checked_when_configured() {
     let app = app_with(|s| {
-        s.jwt_issuer = Some("https://auth.example.com".into());
-        s.jwt_audience = Some("https://app.example.com, https://other.example.com".into());
+        s.auth.jwt_issuer = Some("https://auth.example.com".into());
+        s.auth.jwt_audience = Some("https://app.example.com, https://other.example.com".into());
     })
     .await;
     let status = |claims: Value| {
@@ -353,8 +353,8 @@ async fn issuer_and_audience_are_checked_when_configured() {
 #[tokio::test]
 async fn user_claim_and_leeway_are_configurable() {
     let app = app_with(|s| {
-        s.jwt_user_claim = Some("sub".into());
-        s.jwt_leeway_seconds = 0;
+        s.auth.jwt_user_claim = Some("sub".into());
+        s.auth.jwt_leeway_seconds = 0;
     })
     .await;
     let t = sign(
@@ -378,8 +378,8 @@ async fn user_claim_and_leeway_are_configurable() {
 #[tokio::test]
 async fn without_a_secret_hmac_tokens_are_refused() {
     let app = app_with(|s| {
-        s.better_auth_secret = None;
-        s.better_auth_url = Some("https://auth.example.com".into());
+        s.auth.better_auth_secret = None;
+        s.auth.better_auth_url = Some("https://auth.example.com".into());
     })
     .await;
     let t = sign(

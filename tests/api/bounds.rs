@@ -26,21 +26,21 @@ crate::both_backends!(
 
 crate::both_backends_with!(
     mcp_sessions_are_counted_whatever_the_headers =>
-        |s: &mut todo_api::config::Settings| s.mcp_max_sessions_per_user = 2,
+        |s: &mut todo_api::config::Settings| s.mcp.mcp_max_sessions_per_user = 2,
     the_instance_cap_on_mcp_sessions_holds =>
-        |s: &mut todo_api::config::Settings| s.mcp_max_sessions = 2,
+        |s: &mut todo_api::config::Settings| s.mcp.mcp_max_sessions = 2,
     mcp_streams_are_counted_per_user =>
-        |s: &mut todo_api::config::Settings| s.mcp_max_streams_per_user = 2,
+        |s: &mut todo_api::config::Settings| s.mcp.mcp_max_streams_per_user = 2,
     a_422_lists_at_most_twenty_problems =>
         |s: &mut todo_api::config::Settings| {
-            s.response_envelope = todo_api::http::shape::Envelope::Named;
+            s.conventions.response_envelope = todo_api::http::shape::Envelope::Named;
         },
     live_tickets_are_bounded_per_user =>
-        |s: &mut todo_api::config::Settings| s.events_max_tickets_per_user = 3,
+        |s: &mut todo_api::config::Settings| s.live.events_max_tickets_per_user = 3,
     tombstones_are_bounded_per_user_and_older_cursors_are_410 =>
-        |s: &mut todo_api::config::Settings| s.max_tombstones_per_user = 10,
+        |s: &mut todo_api::config::Settings| s.limits.max_tombstones_per_user = 10,
     a_streamed_tool_call_ends_with_the_request_timeout =>
-        |s: &mut todo_api::config::Settings| s.request_timeout_seconds = 1,
+        |s: &mut todo_api::config::Settings| s.server.request_timeout_seconds = 1,
 );
 
 const PREVIOUS: &str = "2025-06-18";

@@ -867,13 +867,13 @@ macro_rules! both_with {
 }
 
 both_with!(
-    old_tombstones_are_swept_and_older_cursors_are_gone => |s| s.tombstone_sweep_seconds = 1,
-    a_stream_that_falls_behind_is_reset => |s| s.events_max_backlog = 5,
-    streams_are_capped_per_user => |s| s.events_max_per_user = 2,
-    the_stream_ends_when_its_token_expires_and_beats_meanwhile => |s| s.events_heartbeat_seconds = 1,
+    old_tombstones_are_swept_and_older_cursors_are_gone => |s| s.live.tombstone_sweep_seconds = 1,
+    a_stream_that_falls_behind_is_reset => |s| s.live.events_max_backlog = 5,
+    streams_are_capped_per_user => |s| s.live.events_max_per_user = 2,
+    the_stream_ends_when_its_token_expires_and_beats_meanwhile => |s| s.live.events_heartbeat_seconds = 1,
     changes_follow_the_output_conventions => |s| {
-        s.json_case = todo_api::config::JsonCase::Camel;
-        s.response_is_completed = true;
+        s.conventions.json_case = todo_api::config::JsonCase::Camel;
+        s.conventions.response_is_completed = true;
     },
 );
 
@@ -890,7 +890,7 @@ pub fn listen_url(database_url: &str) -> Option<String> {
 /// A second instance on the same PostgreSQL database as `app`.
 pub async fn second_instance(app: &TestApp) -> TestApp {
     let mut s = settings(&app.database_url);
-    s.listen_database_url = listen_url(&app.database_url);
+    s.live.listen_database_url = listen_url(&app.database_url);
     let mut other = TestApp::start(&s).await;
     other.backend = Backend::Postgres;
     other
@@ -901,7 +901,7 @@ pub async fn second_instance(app: &TestApp) -> TestApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_on_one_instance_reaches_a_stream_on_another() {
     let Some(a) = TestApp::spawn_with(Backend::Postgres, "changes::two_instances", |s| {
-        s.listen_database_url = None;
+        s.live.listen_database_url = None;
     })
     .await
     else {
@@ -986,7 +986,7 @@ async fn a_browser_event_source_with_a_ticket_shows_a_task_created_through_the_a
     };
     let app = std::sync::Arc::new(
         TestApp::spawn_with(Backend::Sqlite, "changes::browser", |s| {
-            s.cors_origins = Some("*".into());
+            s.server.cors_origins = Some("*".into());
         })
         .await
         .unwrap(),

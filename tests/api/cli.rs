@@ -168,9 +168,9 @@ async fn token_command_follows_the_configured_issuer_and_audience() {
         ("", Some("https://issuer.example"), Some("api-a,api-b")),
     ] {
         let app = TestApp::spawn_with(Backend::Sqlite, "cli::token_claims", |s| {
-            s.better_auth_url = Some(url.to_owned());
-            s.jwt_issuer = issuer.map(str::to_owned);
-            s.jwt_audience = audience.map(str::to_owned);
+            s.auth.better_auth_url = Some(url.to_owned());
+            s.auth.jwt_issuer = issuer.map(str::to_owned);
+            s.auth.jwt_audience = audience.map(str::to_owned);
         })
         .await
         .unwrap();

@@ -212,7 +212,7 @@ async fn counts_follow_every_kind_of_change(app: TestApp) {
 /// `MAX_TASKS_PER_USER` (read from the counts): 12 creates at once for a
 /// limit of 5 make exactly 5 tasks, the rest are refused.
 async fn the_task_limit_holds_under_concurrent_creates(app: TestApp) {
-    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 5).await;
+    let limited = crate::hardening::second_server(&app, |s| s.limits.max_tasks_per_user = 5).await;
     let limited = Arc::new(limited);
     let creates = (0..12).map(|i| {
         let app = Arc::clone(&limited);
@@ -258,7 +258,7 @@ async fn the_task_limit_holds_under_concurrent_creates(app: TestApp) {
 /// as a delete does; its replay does not. Another user's tasks do not
 /// count, and a create refused at the limit writes nothing.
 async fn keyed_creates_and_deletes_move_the_task_limit(app: TestApp) {
-    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 3).await;
+    let limited = crate::hardening::second_server(&app, |s| s.limits.max_tasks_per_user = 3).await;
     let keyed = |key: &'static str| {
         let limited = &limited;
         async move {
@@ -454,7 +454,8 @@ async fn sqlite_batches_behind_a_held_lock_write_all_or_refuse() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite, test)
         .await
         .expect("SQLite always runs");
-    let slow = crate::hardening::second_server(&app, |s| s.statement_timeout_ms = 100).await;
+    let slow =
+        crate::hardening::second_server(&app, |s| s.database.statement_timeout_ms = 100).await;
     for user in ["a", "b"] {
         slow.create_titled(user, "before").await;
     }
@@ -536,7 +537,8 @@ async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
     let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres, test).await else {
         return;
     };
-    let slow = crate::hardening::second_server(&app, |s| s.statement_timeout_ms = 100).await;
+    let slow =
+        crate::hardening::second_server(&app, |s| s.database.statement_timeout_ms = 100).await;
     let id = app.create_titled("a", "before").await;
     app.create_titled("b", "before").await;
     let cursor = crate::changes::feed(&app, "a", "").await["cursor"].clone();
@@ -590,7 +592,7 @@ async fn postgres_writes_behind_a_held_user_row_are_refused_and_not_written() {
     assert_eq!(page["changes"][0]["id"], created);
     assert_counts_agree(&app, "a").await;
     // The task limit still holds at exactly the user's tasks.
-    let limited = crate::hardening::second_server(&app, |s| s.max_tasks_per_user = 2).await;
+    let limited = crate::hardening::second_server(&app, |s| s.limits.max_tasks_per_user = 2).await;
     let refused = limited.post_task("a", json!({ "title": "third" })).await;
     assert_eq!(refused.status(), 409);
 }

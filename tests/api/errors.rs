@@ -220,7 +220,7 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn cors_allows_configured_origins_only() {
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "cors", |s| {
-        s.cors_origins = Some("http://localhost:3000, https://app.example.com/".into());
+        s.server.cors_origins = Some("http://localhost:3000, https://app.example.com/".into());
     })
     .await
     .unwrap();
@@ -293,7 +293,7 @@ async fn cors_allows_configured_origins_only() {
 #[tokio::test]
 async fn cors_wildcard_allows_any_origin() {
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "cors-any", |s| {
-        s.cors_origins = Some("*".into());
+        s.server.cors_origins = Some("*".into());
     })
     .await
     .unwrap();
@@ -383,8 +383,8 @@ async fn requests_past_the_timeout_are_a_json_503() {
     jwks.set_mode(Mode::Hanging);
     let base = jwks.base.clone();
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::timeout", |s| {
-        s.better_auth_url = Some(base);
-        s.request_timeout_seconds = 1;
+        s.auth.better_auth_url = Some(base);
+        s.server.request_timeout_seconds = 1;
     })
     .await
     .unwrap();
@@ -405,7 +405,7 @@ async fn requests_past_the_timeout_are_a_json_503() {
 
     // Client side: headers promise 100 bytes of body; 10 arrive.
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::timeout2", |s| {
-        s.request_timeout_seconds = 1;
+        s.server.request_timeout_seconds = 1;
     })
     .await
     .unwrap();
@@ -445,7 +445,7 @@ async fn slow_headers_are_cut_off_without_tying_up_the_server() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, "errors::slowloris", |s| {
-        s.request_timeout_seconds = 1;
+        s.server.request_timeout_seconds = 1;
     })
     .await
     .unwrap();

@@ -20,13 +20,13 @@ crate::both_backends!(
 );
 
 crate::both_backends_with!(
-    camel_json_case_shapes_every_body => |s: &mut Settings| s.json_case = JsonCase::Camel,
-    named_envelope_wraps_lists_tasks_and_errors => |s: &mut Settings| s.response_envelope = Envelope::Named,
-    data_envelope_wraps_every_success_body => |s: &mut Settings| s.response_envelope = Envelope::Data,
-    put_merge_is_a_partial_update => |s: &mut Settings| s.put_semantics = PutSemantics::Merge,
+    camel_json_case_shapes_every_body => |s: &mut Settings| s.conventions.json_case = JsonCase::Camel,
+    named_envelope_wraps_lists_tasks_and_errors => |s: &mut Settings| s.conventions.response_envelope = Envelope::Named,
+    data_envelope_wraps_every_success_body => |s: &mut Settings| s.conventions.response_envelope = Envelope::Data,
+    put_merge_is_a_partial_update => |s: &mut Settings| s.conventions.put_semantics = PutSemantics::Merge,
     is_completed_key_and_json_delete => |s: &mut Settings| {
-        s.response_is_completed = true;
-        s.delete_response = DeleteResponse::Json;
+        s.conventions.response_is_completed = true;
+        s.conventions.delete_response = DeleteResponse::Json;
     },
 );
 
@@ -927,7 +927,7 @@ async fn cors_allows_credentials_for_an_explicit_origin_list_only() {
         crate::helpers::Backend::Sqlite,
         "frontends::cors_list",
         |s| {
-            s.cors_origins = Some("http://app.example:3000, http://localhost:5173".into());
+            s.server.cors_origins = Some("http://app.example:3000, http://localhost:5173".into());
         },
     )
     .await
@@ -954,7 +954,7 @@ async fn cors_allows_credentials_for_an_explicit_origin_list_only() {
         crate::helpers::Backend::Sqlite,
         "frontends::cors_any",
         |s| {
-            s.cors_origins = Some("*".into());
+            s.server.cors_origins = Some("*".into());
         },
     )
     .await
@@ -1030,7 +1030,7 @@ async fn a_browser_on_another_origin_calls_with_credentials_include() {
         crate::helpers::Backend::Sqlite,
         "frontends::browser_list",
         |s| {
-            s.cors_origins = Some(page_origin.clone());
+            s.server.cors_origins = Some(page_origin.clone());
         },
     )
     .await
@@ -1049,7 +1049,7 @@ async fn a_browser_on_another_origin_calls_with_credentials_include() {
         crate::helpers::Backend::Sqlite,
         "frontends::browser_any",
         |s| {
-            s.cors_origins = Some("*".into());
+            s.server.cors_origins = Some("*".into());
         },
     )
     .await

@@ -249,7 +249,7 @@ pub async fn second_server(
 }
 
 async fn tasks_per_user_are_capped(app: TestApp) {
-    let capped = second_server(&app, |s| s.max_tasks_per_user = 3).await;
+    let capped = second_server(&app, |s| s.limits.max_tasks_per_user = 3).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(capped.create_titled("a", &format!("t{i}")).await);
@@ -320,7 +320,7 @@ async fn a_statement_past_its_time_is_cancelled_with_503(app: TestApp) {
     fill(&app, "a", 600).await;
     // 50 ms: a one-row page takes a few (through a Citus coordinator too),
     // the search below about a second.
-    let slow = second_server(&app, |s| s.statement_timeout_ms = 50).await;
+    let slow = second_server(&app, |s| s.database.statement_timeout_ms = 50).await;
     // Almost matches everywhere: a backtracking scan of every task's text.
     let needle = format!("{}x", "😀".repeat(199));
     let search = format!("/api/tasks?q={}", crate::attacks::enc(&needle));
@@ -352,7 +352,7 @@ async fn a_statement_past_its_time_is_cancelled_with_503(app: TestApp) {
         slow.call(Method::GET, "/health", None, None).await.status(),
         200
     );
-    let patient = second_server(&app, |s| s.statement_timeout_ms = 60_000).await;
+    let patient = second_server(&app, |s| s.database.statement_timeout_ms = 60_000).await;
     let (tasks, total) = patient
         .list("a", search.trim_start_matches("/api/tasks?"))
         .await;
@@ -364,7 +364,7 @@ async fn a_statement_past_its_time_is_cancelled_with_503(app: TestApp) {
 async fn a_client_that_does_not_read_its_response_is_cut_off(app: TestApp) {
     let app = Arc::new(app);
     fill(&app, "a", 1000).await;
-    let strict = second_server(&app, |s| s.request_timeout_seconds = 2).await;
+    let strict = second_server(&app, |s| s.server.request_timeout_seconds = 2).await;
     let full = strict
         .client
         .get(strict.url("/api/tasks"))
@@ -418,9 +418,9 @@ async fn a_client_that_does_not_read_its_response_is_cut_off(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_silent_connections_are_closed_and_capped() {
     let app = TestApp::spawn_with(Backend::Sqlite, "hardening::connections", |s| {
-        s.max_connections = Some(3);
-        s.request_timeout_seconds = 2;
-        s.idle_timeout_seconds = 1;
+        s.server.max_connections = Some(3);
+        s.server.request_timeout_seconds = 2;
+        s.server.idle_timeout_seconds = 1;
     })
     .await
     .unwrap();
@@ -486,9 +486,9 @@ async fn idle_and_silent_connections_are_closed_and_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_cannot_hold_every_connection() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, "hardening::fairness", |s| {
-        s.db_pool_size = 3;
-        s.db_max_overflow = 0;
-        s.user_db_concurrency = 2;
+        s.database.db_pool_size = 3;
+        s.database.db_max_overflow = 0;
+        s.limits.user_db_concurrency = 2;
     })
     .await
     else {
@@ -535,7 +535,7 @@ async fn one_user_cannot_hold_every_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_are_closed() {
     let app = TestApp::spawn_with(Backend::Sqlite, "hardening::h2_idle", |s| {
-        s.idle_timeout_seconds = 2;
+        s.server.idle_timeout_seconds = 2;
     })
     .await
     .unwrap();

@@ -172,16 +172,15 @@ pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
 /// Settings for a test server: random port, a known secret.
 pub fn settings(database_url: &str) -> Settings {
-    Settings {
-        database_url: database_url.to_owned(),
-        better_auth_secret: Some(Secret::new(SECRET)),
-        api_port: 0,
-        // Small pools: many tests run at once against one PostgreSQL server.
-        db_pool_size: 2,
-        db_max_overflow: 3,
-        db_pipeline_connections: 2,
-        ..Settings::default()
-    }
+    let mut s = Settings::default();
+    s.database.database_url = database_url.to_owned();
+    s.auth.better_auth_secret = Some(Secret::new(SECRET));
+    s.server.api_port = 0;
+    // Small pools: many tests run at once against one PostgreSQL server.
+    s.database.db_pool_size = 2;
+    s.database.db_max_overflow = 3;
+    s.database.db_pipeline_connections = 2;
+    s
 }
 
 impl TestApp {
@@ -221,9 +220,9 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            secret: s.better_auth_secret.clone().unwrap_or(Secret::new("")),
+            secret: s.auth.better_auth_secret.clone().unwrap_or(Secret::new("")),
             backend: Backend::Sqlite,
-            database_url: s.database_url.clone(),
+            database_url: s.database.database_url.clone(),
             store,
             _dir: None,
         }

@@ -308,7 +308,7 @@ async fn expired_keys_are_swept_on_a_timer(app: TestApp) {
     );
     assert_eq!(key_count(&app, "gone").await, 1);
     let mut s = crate::helpers::settings(&app.database_url);
-    s.idempotency_sweep_seconds = 1;
+    s.database.idempotency_sweep_seconds = 1;
     let _sweeper = TestApp::start(&s).await;
     let mut left = 1;
     for _ in 0..50 {

@@ -19,7 +19,7 @@ async fn app_for(
 ) -> Option<TestApp> {
     let base = jwks.base.clone();
     TestApp::spawn_with(backend, test, move |s| {
-        s.better_auth_url = Some(base);
+        s.auth.better_auth_url = Some(base);
         tweak(s);
     })
     .await
@@ -178,7 +178,7 @@ async fn a_flood_of_unknown_kids_refetches_once_per_cooldown() {
     let key = TestKey::new("ed25519", "real");
     let jwks = FakeJwks::start(vec![key.jwk(Some("EdDSA"))]).await;
     let app = app_for(Backend::Sqlite, "jwks::flood", &jwks, |s| {
-        s.jwks_cooldown_seconds = 5;
+        s.auth.jwks_cooldown_seconds = 5;
     })
     .await
     .unwrap();
@@ -244,7 +244,7 @@ async fn rotated_keys_are_picked_up_and_withdrawn_keys_stop_working() {
     let new = TestKey::new("ec-P-256", "2026-new");
     let jwks = FakeJwks::start(vec![old.jwk(Some("EdDSA"))]).await;
     let app = app_for(Backend::Sqlite, "jwks::rotation", &jwks, |s| {
-        s.jwks_cooldown_seconds = 1;
+        s.auth.jwks_cooldown_seconds = 1;
     })
     .await
     .unwrap();
@@ -289,8 +289,8 @@ async fn periodic_refresh_honours_max_age() {
     let jwks = FakeJwks::start(vec![a.jwk(None), b.jwk(None)]).await;
     jwks.set_cache_control("max-age=2");
     let app = app_for(Backend::Sqlite, "jwks::max_age", &jwks, |s| {
-        s.jwks_cooldown_seconds = 1;
-        s.jwks_refresh_seconds = 3600;
+        s.auth.jwks_cooldown_seconds = 1;
+        s.auth.jwks_refresh_seconds = 3600;
     })
     .await
     .unwrap();
@@ -314,7 +314,7 @@ async fn a_jwks_outage_keeps_cached_keys_and_never_hangs() {
     let jwks = FakeJwks::start(vec![key.jwk(Some("EdDSA"))]).await;
     jwks.set_cache_control("max-age=1");
     let app = app_for(Backend::Sqlite, "jwks::outage", &jwks, |s| {
-        s.jwks_cooldown_seconds = 1;
+        s.auth.jwks_cooldown_seconds = 1;
     })
     .await
     .unwrap();
@@ -374,7 +374,7 @@ async fn a_jwks_outage_keeps_cached_keys_and_never_hangs() {
 async fn a_cold_start_with_the_jwks_down_still_serves_hs256() {
     // Port 1 (tcpmux): nothing listens there.
     let app = TestApp::spawn_with(Backend::Sqlite, "jwks::cold_start", |s| {
-        s.jwks_url = Some("http://127.0.0.1:1/api/auth/jwks".into());
+        s.auth.jwks_url = Some("http://127.0.0.1:1/api/auth/jwks".into());
     })
     .await
     .unwrap();
@@ -580,7 +580,7 @@ async fn without_a_secret_hs256_tokens_are_refused() {
     let ed = TestKey::new("ed25519", "ed");
     let jwks = FakeJwks::start(vec![ed.jwk(None)]).await;
     let app = app_for(Backend::Sqlite, "jwks::no_secret", &jwks, |s| {
-        s.better_auth_secret = None;
+        s.auth.better_auth_secret = None;
     })
     .await
     .unwrap();
@@ -617,7 +617,7 @@ async fn verified_tokens_are_remembered_until_they_expire() {
     let key = TestKey::new("ed25519", "cached");
     let jwks = FakeJwks::start(vec![key.jwk(Some("EdDSA"))]).await;
     let app = app_for(Backend::Sqlite, "jwks::token_cache", &jwks, |s| {
-        s.jwt_leeway_seconds = 0;
+        s.auth.jwt_leeway_seconds = 0;
     })
     .await
     .unwrap();
@@ -702,7 +702,7 @@ async fn jwks_tokens_name_their_user_by_sub_unless_configured() {
     assert_eq!(listed.json::<Value>().await.unwrap(), json!([]));
     // Set explicitly, the claim list applies to every token.
     let explicit = app_for(Backend::Sqlite, "jwks::claim_rule_set", &jwks, |s| {
-        s.jwt_user_claim = Some("user_id,sub".into());
+        s.auth.jwt_user_claim = Some("user_id,sub".into());
     })
     .await
     .unwrap();
@@ -723,8 +723,8 @@ async fn jwks_tokens_name_their_user_by_sub_unless_configured() {
 async fn blank_issuer_and_audience_keep_the_checks_on() {
     let jwks = FakeJwks::start(vec![]).await;
     let app = app_for(Backend::Sqlite, "jwks::blank_iss", &jwks, |s| {
-        s.jwt_issuer = Some(String::new());
-        s.jwt_audience = Some(" ".into());
+        s.auth.jwt_issuer = Some(String::new());
+        s.auth.jwt_audience = Some(" ".into());
     })
     .await
     .unwrap();

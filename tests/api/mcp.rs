@@ -23,9 +23,9 @@ crate::both_backends!(
 
 crate::both_backends_with!(
     with_a_resource_url_only_its_access_tokens_are_accepted =>
-        |s: &mut todo_api::config::Settings| s.mcp_resource_url = Some(RESOURCE.into()),
+        |s: &mut todo_api::config::Settings| s.mcp.mcp_resource_url = Some(RESOURCE.into()),
     one_user_cannot_hold_every_session =>
-        |s: &mut todo_api::config::Settings| s.mcp_max_sessions_per_user = 2,
+        |s: &mut todo_api::config::Settings| s.mcp.mcp_max_sessions_per_user = 2,
 );
 
 const CURRENT: &str = "2026-07-28";
@@ -573,7 +573,7 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
     let rebound = list_tools_with(&app, "host", "attacker.example").await;
     assert_eq!(rebound.status(), 403);
     let open = crate::hardening::second_server(&app, |s| {
-        s.mcp_allowed_hosts = Some("tasks.example.com".into())
+        s.mcp.mcp_allowed_hosts = Some("tasks.example.com".into())
     })
     .await;
     let named = list_tools_with(&open, "host", "tasks.example.com").await;
@@ -583,7 +583,7 @@ async fn a_missing_or_bad_token_points_at_the_metadata(app: TestApp) {
     // A browser client of an origin in CORS_ORIGINS: allowed, with the
     // protocol's headers in the preflight and the session id readable.
     let cors = crate::hardening::second_server(&app, |s| {
-        s.cors_origins = Some("https://app.example.com".into())
+        s.server.cors_origins = Some("https://app.example.com".into())
     })
     .await;
     let preflight = cors
@@ -627,8 +627,8 @@ async fn rest_limits_apply_to_mcp(app: TestApp) {
     assert_eq!(app.list("ann", "").await.1, 0);
     // The per-user rate limit, on a server with a small one.
     let limited = crate::hardening::second_server(&app, |s| {
-        s.rate_limit_user_per_second = 1;
-        s.rate_limit_user_burst = 2;
+        s.limits.rate_limit_user_per_second = 1;
+        s.limits.rate_limit_user_burst = 2;
     })
     .await;
     let mut statuses = Vec::new();

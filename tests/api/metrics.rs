@@ -91,7 +91,7 @@ async fn metrics_can_move_to_their_own_listener() {
     let app = TestApp::spawn_with(
         crate::helpers::Backend::Sqlite,
         "metrics::own_listener",
-        |s| s.metrics_addr = Some("127.0.0.1:0".into()),
+        |s| s.server.metrics_addr = Some("127.0.0.1:0".into()),
     )
     .await
     .unwrap();

@@ -200,14 +200,14 @@ async fn a_postgres_restart_under_load_is_503_then_recovers_losing_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_queues_then_answers_503() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, "outage::pool", |s| {
-        s.db_pool_size = 1;
-        s.db_max_overflow = 0;
+        s.database.db_pool_size = 1;
+        s.database.db_max_overflow = 0;
         // Reads on the pool too (as through a pooler): pipelined, they
         // would not wait for it.
-        s.db_pipeline_connections = 0;
+        s.database.db_pipeline_connections = 0;
         // The PATCH waits on the lock longer than the default statement
         // timeout would let it (that limit has its own test).
-        s.statement_timeout_ms = 30_000;
+        s.database.statement_timeout_ms = 30_000;
     })
     .await
     else {

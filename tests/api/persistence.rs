@@ -121,7 +121,7 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
     // Ann has 5 tasks: a limit of 6 leaves her room for one, once the
     // task totals are filled in from the counts.
     let mut limited = settings(&app.database_url);
-    limited.max_tasks_per_user = 6;
+    limited.limits.max_tasks_per_user = 6;
     let again = TestApp::start(&limited).await;
     assert_eq!(again.stats("ann").await, before, "filled in from the tasks");
     assert_eq!(again.stats("bob").await["total"], 1);
@@ -176,7 +176,7 @@ async fn tombstones_from_before_the_bounds_migration_are_counted(app: TestApp) {
     // A bound of 2: Ann's 3 tombstones are over it once counted, so her
     // next delete forgets all but the newest 2; Bob's 1 stays.
     let mut bounded = settings(&app.database_url);
-    bounded.max_tombstones_per_user = 2;
+    bounded.limits.max_tombstones_per_user = 2;
     let again = TestApp::start(&bounded).await;
     let id = again.create_titled("ann", "fourth").await;
     let resp = again.delete_task("ann", id).await;

@@ -14,11 +14,11 @@ use crate::helpers::{Backend, TestApp};
 /// One shared read connection: every read of every user goes through it.
 async fn one_pipeline(test: &str, statement_timeout_ms: u64) -> Option<Arc<TestApp>> {
     let app = TestApp::spawn_with(Backend::Postgres, test, |s| {
-        s.db_pipeline_connections = 1;
-        s.db_pool_size = 6;
-        s.db_max_overflow = 0;
-        s.user_db_concurrency = 4;
-        s.statement_timeout_ms = statement_timeout_ms;
+        s.database.db_pipeline_connections = 1;
+        s.database.db_pool_size = 6;
+        s.database.db_max_overflow = 0;
+        s.limits.user_db_concurrency = 4;
+        s.database.statement_timeout_ms = statement_timeout_ms;
     })
     .await?;
     Some(Arc::new(app))

@@ -20,8 +20,8 @@ async fn assert_429(resp: Response) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_limits_refuse_the_excess_and_refill() {
     let app = TestApp::spawn_with(Backend::Sqlite, "ratelimit::user", |s| {
-        s.rate_limit_user_per_second = 2;
-        s.rate_limit_user_burst = 4;
+        s.limits.rate_limit_user_per_second = 2;
+        s.limits.rate_limit_user_burst = 4;
     })
     .await
     .unwrap();
@@ -63,8 +63,8 @@ async fn per_user_limits_refuse_the_excess_and_refill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_client_limits_apply_before_authentication() {
     let app = TestApp::spawn_with(Backend::Sqlite, "ratelimit::ip", |s| {
-        s.rate_limit_ip_per_second = 1;
-        s.rate_limit_ip_burst = 3;
+        s.limits.rate_limit_ip_per_second = 1;
+        s.limits.rate_limit_ip_burst = 3;
     })
     .await
     .unwrap();

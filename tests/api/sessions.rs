@@ -59,8 +59,8 @@ async fn session(conn: &mut sqlx::PgConnection, user: &str, expires_in: i64) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_tokens_raw_and_signed_are_accepted_from_the_session_table() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, "sessions::shared_db", |s| {
-        s.better_auth_sessions = true;
-        s.better_auth_session_cache_seconds = 2;
+        s.auth.better_auth_sessions = true;
+        s.auth.better_auth_session_cache_seconds = 2;
     })
     .await
     else {
@@ -157,7 +157,7 @@ async fn a_wrong_hmac_is_refused_without_a_database_query() {
     // (tcpmux) is closed here; a freed random port could be taken by another
     // test's server meanwhile.
     let app = TestApp::spawn_with(Backend::Sqlite, "sessions::no_query", |s| {
-        s.better_auth_session_db_url = Some("postgres://postgres@127.0.0.1:1/auth".into());
+        s.auth.better_auth_session_db_url = Some("postgres://postgres@127.0.0.1:1/auth".into());
     })
     .await
     .unwrap();
