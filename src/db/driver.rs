@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use super::TagCount;
 use super::sql::{Dialect, Statement};
 use crate::tasks::model::{Category, Priority, Task, stored_tags};
 
@@ -139,6 +138,13 @@ pub struct StatsRow {
     pub n: i64,
 }
 
+/// A tag and how many of a user's tasks carry it (`sql::tag_counts`).
+#[derive(Debug, sqlx::FromRow)]
+pub struct TagRow {
+    pub name: String,
+    pub count: i64,
+}
+
 /// What `migrate` is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrateCommand {
@@ -163,7 +169,7 @@ pub trait Driver: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
     async fn fetch_tasks(&self, stmt: Statement) -> Result<Vec<TaskRow>, StoreError>;
     async fn fetch_stats(&self, stmt: Statement) -> Result<Vec<StatsRow>, StoreError>;
-    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError>;
+    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagRow>, StoreError>;
     async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError>;
     /// The first column of every row, as text.
     async fn fetch_texts(&self, stmt: Statement) -> Result<Vec<String>, StoreError>;

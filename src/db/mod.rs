@@ -25,12 +25,11 @@ mod users;
 
 pub use driver::{
     AfterRow, ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow,
-    TaskRow,
+    TagRow, TaskRow,
 };
 pub use error::StoreError;
 pub use users::SeenUsers;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -154,34 +153,6 @@ pub async fn connect(
         }
     };
     Ok(Store::new(driver, limits, streams))
-}
-
-/// Counts of a user's tasks (docs/api.md#stats).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    pub total: i64,
-    pub completed: i64,
-    pub pending: i64,
-    /// Pending tasks past due.
-    pub overdue: i64,
-    /// `completed / total`, 0 to 1 (0 without tasks).
-    pub completion_rate: f64,
-    /// Every priority, with 0 for none.
-    #[schema(value_type = BTreeMap<String, i64>)]
-    pub by_priority: BTreeMap<&'static str, i64>,
-    /// Every category, with 0 for none.
-    #[schema(value_type = BTreeMap<String, i64>)]
-    pub by_category: BTreeMap<&'static str, i64>,
-}
-
-/// One of a user's tags and how many of their tasks carry it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
-pub struct TagCount {
-    /// As first written, on the user's oldest task that carries it.
-    #[schema(example = "errand")]
-    pub name: String,
-    #[schema(example = 3)]
-    pub count: i64,
 }
 
 /// One entry of the changes feed (docs/live-updates.md): a task's latest state, or

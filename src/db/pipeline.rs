@@ -33,7 +33,7 @@ use tokio_postgres::{Client, Row};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError,
-    TagCount, TaskRow,
+    TagRow, TaskRow,
 };
 
 /// Statements kept prepared per connection; beyond it a statement is
@@ -403,7 +403,7 @@ impl Driver for Pipelined {
     }
 
     /// Always a scan: on the sqlx driver.
-    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError> {
+    async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagRow>, StoreError> {
         self.writes.fetch_tag_counts(stmt).await
     }
 

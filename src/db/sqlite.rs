@@ -15,7 +15,7 @@ use super::pool::{Conn, Deadline, Pool, Setup, Transacting};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
     ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
-    StoreError, TagCount, TaskRow,
+    StoreError, TagRow, TaskRow,
 };
 
 pub struct SqliteDriver {

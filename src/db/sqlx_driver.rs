@@ -156,9 +156,9 @@ macro_rules! sqlx_driver {
                 })
             }
 
-            async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagCount>, StoreError> {
+            async fn fetch_tag_counts(&self, stmt: Statement) -> Result<Vec<TagRow>, StoreError> {
                 super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
-                    sqlx::query_as_with::<$db, TagCount, _>(sql, args).fetch_all(&mut *c)
+                    sqlx::query_as_with::<$db, TagRow, _>(sql, args).fetch_all(&mut *c)
                 })
             }
 

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod changes;
+pub mod counts;
 pub mod list;
 pub mod model;
 mod problem;
