@@ -2,6 +2,7 @@
 //! users in with Better Auth. A drop-in for the FastAPI seed backends.
 
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod connection;

@@ -222,12 +222,20 @@ impl Application {
                 stopping.clone(),
             )
         });
+        let chat = self.config.chat.clone().map(|config| {
+            let rest = http::rest_routes(self.state.clone());
+            crate::chat::router(config, rest, &http::document(&Default::default()))
+        });
+        let extra = [mcp, chat]
+            .into_iter()
+            .flatten()
+            .reduce(axum::Router::merge);
         let router = http::router(
             self.state,
             &self.config.server.cors_origins,
             self.config.server.request_timeout,
             metrics.is_some(),
-            mcp,
+            extra,
         );
         let shutdown = {
             let stopping = stopping.clone();

@@ -172,3 +172,27 @@ pub fn write_batch(changes: usize, outcome: &'static str) {
 pub fn notification_dropped() {
     metrics::counter!("change_notifications_dropped_total").increment(1);
 }
+
+/// A chat turn (docs/chat.md#operations), by outcome (`ok`, or the error
+/// code it answered), and how long the server and the model took.
+pub fn chat_turn(outcome: &'static str, took: Duration) {
+    metrics::counter!("chat_turns_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("chat_turn_seconds").record(took.as_secs_f64());
+}
+
+/// One request to the model, by outcome (`ok`, `timeout`, `rate_limited`, …).
+pub fn chat_model_call(outcome: &'static str, took: Duration) {
+    metrics::counter!("chat_model_calls_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("chat_model_call_seconds").record(took.as_secs_f64());
+}
+
+/// Tokens the model used, as its provider counted them.
+pub fn chat_tokens(tokens: i64) {
+    metrics::counter!("chat_model_tokens_total").increment(tokens.max(0) as u64);
+}
+
+/// A tool the chat's model called, by tool and outcome. The tool name is
+/// the catalog's or `unknown` (a model may name anything).
+pub fn chat_tool_call(tool: &'static str, outcome: &'static str) {
+    metrics::counter!("chat_tool_calls_total", "tool" => tool, "outcome" => outcome).increment(1);
+}

@@ -41,7 +41,7 @@ let task;
 await check("tools/list: seven tools, each with input and output schemas and annotations", async () => {
   tools = (await ann.listTools()).tools;
   assert.deepEqual(tools.map((t) => t.name), [
-    "list_tasks", "get_task", "create_task", "update_task", "set_task_completed", "delete_task", "task_stats",
+    "list_tasks", "get_task", "add_task", "update_task", "complete_task", "delete_task", "task_stats",
   ]);
   for (const t of tools) {
     assert.equal(t.inputSchema.type, "object", t.name);
@@ -51,8 +51,8 @@ await check("tools/list: seven tools, each with input and output schemas and ann
   assert.equal(tools.find((t) => t.name === "delete_task").annotations.destructiveHint, true);
 });
 
-await check("create_task: the task as structured content", async () => {
-  const r = await ann.callTool({ name: "create_task", arguments: { title: "From the SDK", priority: "high", tags: ["sdk"] } });
+await check("add_task: the task as structured content", async () => {
+  const r = await ann.callTool({ name: "add_task", arguments: { title: "From the SDK", priority: "high", tags: ["sdk"] } });
   assert.equal(r.isError, false);
   task = r.structuredContent;
   assert.equal(task.title, "From the SDK");
@@ -66,13 +66,13 @@ await check("list_tasks: filters and the total", async () => {
   assert.equal(r.structuredContent.tasks[0].id, task.id);
 });
 
-await check("get_task, update_task (merge), set_task_completed", async () => {
+await check("get_task, update_task (merge), complete_task", async () => {
   const got = await ann.callTool({ name: "get_task", arguments: { id: task.id } });
   assert.deepEqual(got.structuredContent, task);
   const upd = await ann.callTool({ name: "update_task", arguments: { id: task.id, title: "Renamed" } });
   assert.equal(upd.structuredContent.title, "Renamed");
   assert.deepEqual(upd.structuredContent.tags, ["sdk"]);
-  const done = await ann.callTool({ name: "set_task_completed", arguments: { id: task.id, completed: true } });
+  const done = await ann.callTool({ name: "complete_task", arguments: { id: task.id } });
   assert.equal(done.structuredContent.completed, true);
 });
 

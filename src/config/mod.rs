@@ -23,6 +23,7 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const MIN_SECRET_BYTES: usize = 32;
 
 mod auth;
+mod chat;
 mod conventions;
 mod database;
 mod limits;
@@ -32,6 +33,7 @@ mod server;
 mod settings;
 
 pub use auth::AuthSettings;
+pub use chat::ChatSettings;
 pub use conventions::ConventionSettings;
 pub use database::{Database, DatabaseSettings};
 pub use limits::{LimitSettings, Limits};
@@ -77,6 +79,8 @@ pub struct Config {
     pub mcp: Option<crate::mcp::McpConfig>,
     /// Event streams and the changes feed (docs/live-updates.md).
     pub live: Live,
+    /// The chat (docs/chat.md); `None`: not served.
+    pub chat: Option<crate::chat::ChatConfig>,
 }
 
 /// A setting given but blank (`BETTER_AUTH_URL=` in a `.env`, or an empty
@@ -103,9 +107,12 @@ impl Config {
         let auth = s.auth.resolve(&database.url, server.production)?;
         let mcp = s.mcp.resolve(&server, &s.auth)?;
         let live = s.live.resolve(&database.url, s.auth.secret())?;
+        let conventions = s.conventions.resolve();
+        let chat = s.chat.resolve(conventions.delete == DeleteResponse::Json)?;
         Ok(Self {
             limits: s.limits.resolve()?,
-            conventions: s.conventions.resolve(),
+            conventions,
+            chat,
             mcp,
             live,
             auth,

@@ -23,6 +23,8 @@ pub struct Settings {
     pub mcp: McpSettings,
     #[command(flatten)]
     pub live: LiveSettings,
+    #[command(flatten)]
+    pub chat: ChatSettings,
 }
 
 /// The defaults are clap's (its `default_value`s above), read with no flags

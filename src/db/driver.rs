@@ -145,6 +145,26 @@ pub struct TagRow {
     pub count: i64,
 }
 
+/// A chat conversation as stored (docs/chat.md).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub title: String,
+    pub message_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A chat message as stored; `tool_calls` is JSON text, or empty.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub position: i64,
+    pub role: String,
+    pub content: String,
+    pub tool_calls: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What `migrate` is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrateCommand {
@@ -181,6 +201,16 @@ pub trait Driver: Send + Sync + 'static {
     async fn change(&self, change: ChangeTx) -> Result<Option<(i64, TaskRow)>, StoreError>;
     /// Run statements in one transaction.
     async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError>;
+    /// Run statements in one transaction, each of which must affect a row:
+    /// when one affects none, nothing is written (`false`).
+    async fn execute_all_or_none(&self, stmts: Vec<Statement>) -> Result<bool, StoreError>;
+    /// Rows of `sql::CONVERSATION_COLUMNS`.
+    async fn fetch_conversations(
+        &self,
+        stmt: Statement,
+    ) -> Result<Vec<ConversationRow>, StoreError>;
+    /// Rows of `sql::MESSAGE_COLUMNS`.
+    async fn fetch_messages(&self, stmt: Statement) -> Result<Vec<MessageRow>, StoreError>;
     /// Every row, each column as an integer.
     async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;

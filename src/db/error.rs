@@ -36,6 +36,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A row with the same key exists (a unique or primary key violation).
+    pub fn is_duplicate(&self) -> bool {
+        match self {
+            StoreError::Sqlx(e) => e
+                .as_database_error()
+                .is_some_and(|d| d.is_unique_violation()),
+            StoreError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+
     /// The database could not be reached or the pool is exhausted: a 503.
     pub fn is_unavailable(&self) -> bool {
         match self {

@@ -16,6 +16,7 @@ mod postgres;
 pub mod sql;
 mod sqlite;
 mod sqlx_driver;
+mod store_chat;
 mod store_feed;
 mod store_keys;
 mod store_reads;
@@ -24,10 +25,11 @@ pub mod url;
 mod users;
 
 pub use driver::{
-    AfterRow, ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow,
-    TagRow, TaskRow,
+    AfterRow, ChangeTx, ConversationRow, Driver, KeyRow, MessageRow, MigrateCommand,
+    MigrationState, PoolState, StatsRow, TagRow, TaskRow,
 };
 pub use error::StoreError;
+pub use store_chat::{Turn, TurnTarget};
 pub use users::SeenUsers;
 
 use std::sync::Arc;

@@ -32,8 +32,8 @@ use tokio_postgres::{Client, Row};
 
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolState, StatsRow, StoreError,
-    TagRow, TaskRow,
+    ChangeTx, ConversationRow, Driver, KeyRow, MessageRow, MigrateCommand, MigrationState,
+    PoolState, StatsRow, StoreError, TagRow, TaskRow,
 };
 
 /// Statements kept prepared per connection; beyond it a statement is
@@ -450,6 +450,21 @@ impl Driver for Pipelined {
 
     async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError> {
         self.writes.execute_all(stmts).await
+    }
+
+    async fn execute_all_or_none(&self, stmts: Vec<Statement>) -> Result<bool, StoreError> {
+        self.writes.execute_all_or_none(stmts).await
+    }
+
+    async fn fetch_conversations(
+        &self,
+        stmt: Statement,
+    ) -> Result<Vec<ConversationRow>, StoreError> {
+        self.writes.fetch_conversations(stmt).await
+    }
+
+    async fn fetch_messages(&self, stmt: Statement) -> Result<Vec<MessageRow>, StoreError> {
+        self.writes.fetch_messages(stmt).await
     }
 
     async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError> {

@@ -7,8 +7,8 @@ use sqlx::{Arguments, Connection, Postgres};
 use super::pool::{Conn, Deadline, Pool, Setup};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
-    StoreError, TagRow, TaskRow,
+    ChangeTx, ConversationRow, Driver, KeyRow, MessageRow, MigrateCommand, MigrationState,
+    PoolOptions, PoolState, StatsRow, StoreError, TagRow, TaskRow,
 };
 
 pub struct PgDriver {

@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::pool::{Conn, Deadline, Pool, Setup, Transacting};
 use super::sql::{Arg, Dialect, Statement};
 use super::{
-    ChangeTx, Driver, KeyRow, MigrateCommand, MigrationState, PoolOptions, PoolState, StatsRow,
-    StoreError, TagRow, TaskRow,
+    ChangeTx, ConversationRow, Driver, KeyRow, MessageRow, MigrateCommand, MigrationState,
+    PoolOptions, PoolState, StatsRow, StoreError, TagRow, TaskRow,
 };
 
 pub struct SqliteDriver {

@@ -101,6 +101,49 @@ macro_rules! sqlx_driver {
             Ok(Some((seq, row)))
         }
 
+        /// Run statements in one transaction; with `each_must_write`, one
+        /// that affects no row rolls them all back (`false`).
+        async fn run_all(
+            pool: &Pool<$conn>,
+            stmts: Vec<Statement>,
+            each_must_write: bool,
+        ) -> Result<bool, StoreError> {
+            let mut held = super::pool::Transacting::new(pool.get().await?);
+            let Conn { inner, deadline } = held.conn();
+            let work = async {
+                let mut tx = inner.begin().await?;
+                let outcome = async {
+                    for stmt in stmts {
+                        let args = arguments(stmt.args)?;
+                        let done = sqlx::query_with::<$db, _>(&stmt.sql, args)
+                            .execute(&mut *tx)
+                            .await?;
+                        if each_must_write && done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    Ok::<_, StoreError>(true)
+                }
+                .await;
+                match outcome {
+                    Ok(true) => {
+                        tx.commit().await?;
+                        Ok(true)
+                    }
+                    Ok(false) => {
+                        tx.rollback().await?;
+                        Ok(false)
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            };
+            let result = pool.bounded(deadline, work).await;
+            Pool::<$conn>::checked(held.finish(), result)
+        }
+
         /// Run one change in a transaction of its own on a connection of
         /// `pool`.
         async fn change_alone(
@@ -162,6 +205,21 @@ macro_rules! sqlx_driver {
                 })
             }
 
+            async fn fetch_conversations(
+                &self,
+                stmt: Statement,
+            ) -> Result<Vec<ConversationRow>, StoreError> {
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, ConversationRow, _>(sql, args).fetch_all(&mut *c)
+                })
+            }
+
+            async fn fetch_messages(&self, stmt: Statement) -> Result<Vec<MessageRow>, StoreError> {
+                super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
+                    sqlx::query_as_with::<$db, MessageRow, _>(sql, args).fetch_all(&mut *c)
+                })
+            }
+
             async fn fetch_count(&self, stmt: Statement) -> Result<i64, StoreError> {
                 super::sqlx_driver::run_statement!(self, stmt, $conn, |sql, args, c| {
                     sqlx::query_scalar_with::<$db, i64, _>(sql, args).fetch_one(&mut *c)
@@ -185,31 +243,11 @@ macro_rules! sqlx_driver {
             }
 
             async fn execute_all(&self, stmts: Vec<Statement>) -> Result<(), StoreError> {
-                let pool = self.pool_for(false);
-                let mut held = super::pool::Transacting::new(pool.get().await?);
-                let Conn { inner, deadline } = held.conn();
-                let work = async {
-                    let mut tx = inner.begin().await?;
-                    let outcome = async {
-                        for stmt in stmts {
-                            let args = arguments(stmt.args)?;
-                            sqlx::query_with::<$db, _>(&stmt.sql, args)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        Ok::<_, StoreError>(())
-                    }
-                    .await;
-                    match outcome {
-                        Ok(()) => Ok(tx.commit().await?),
-                        Err(e) => {
-                            let _ = tx.rollback().await;
-                            Err(e)
-                        }
-                    }
-                };
-                let result = pool.bounded(deadline, work).await;
-                Pool::<$conn>::checked(held.finish(), result)
+                run_all(self.pool_for(false), stmts, false).await.map(drop)
+            }
+
+            async fn execute_all_or_none(&self, stmts: Vec<Statement>) -> Result<bool, StoreError> {
+                run_all(self.pool_for(false), stmts, true).await
             }
 
             async fn fetch_ints(&self, stmt: Statement) -> Result<Vec<Vec<i64>>, StoreError> {

@@ -40,7 +40,8 @@ impl Rate {
 /// Forget idle keys every this many checks, so the maps stay small.
 const HOUSEKEEPING_EVERY: u64 = 4096;
 
-struct Limiter<K: Hash + Eq + Clone> {
+/// Token buckets per key (a client address, a user), idle ones forgotten.
+pub(crate) struct Limiter<K: Hash + Eq + Clone> {
     buckets: DefaultKeyedRateLimiter<K>,
     checks: AtomicU64,
     scope: &'static str,
@@ -48,7 +49,14 @@ struct Limiter<K: Hash + Eq + Clone> {
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     fn new(rate: Rate, scope: &'static str) -> Self {
-        let quota = Quota::per_second(rate.per_second).allow_burst(rate.burst);
+        Self::with_quota(
+            Quota::per_second(rate.per_second).allow_burst(rate.burst),
+            scope,
+        )
+    }
+
+    /// `scope` labels the metric and the log line of a refusal.
+    pub(crate) fn with_quota(quota: Quota, scope: &'static str) -> Self {
         Self {
             buckets: DefaultKeyedRateLimiter::keyed(quota),
             checks: AtomicU64::new(0),
@@ -56,7 +64,8 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    fn check(&self, key: &K) -> Result<(), ApiError> {
+    /// Take one from `key`'s bucket, or say how long until there is one.
+    pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY
             == HOUSEKEEPING_EVERY - 1
         {
@@ -71,10 +80,13 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
                 wait_ms = wait.as_millis() as u64,
                 "rate limited"
             );
-            ApiError::TooManyRequests {
-                retry_after: wait.max(Duration::from_secs(1)),
-            }
+            wait.max(Duration::from_secs(1))
         })
+    }
+
+    fn check(&self, key: &K) -> Result<(), ApiError> {
+        self.take(key)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })
     }
 }
 

@@ -15,12 +15,12 @@ use crate::tasks::list::is_canonical_param;
 /// fixed parts, its schemas, what a call does) matches on this, so a new
 /// tool does not compile until each of them handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ToolName {
+pub(crate) enum ToolName {
     ListTasks,
     GetTask,
-    CreateTask,
+    AddTask,
     UpdateTask,
-    SetTaskCompleted,
+    CompleteTask,
     DeleteTask,
     TaskStats,
 }
@@ -36,31 +36,47 @@ struct ToolSpec {
 
 impl ToolName {
     /// In the order `tools/list` gives them.
-    pub(super) const ALL: [ToolName; 7] = [
+    pub(crate) const ALL: [ToolName; 7] = [
         ToolName::ListTasks,
         ToolName::GetTask,
-        ToolName::CreateTask,
+        ToolName::AddTask,
         ToolName::UpdateTask,
-        ToolName::SetTaskCompleted,
+        ToolName::CompleteTask,
         ToolName::DeleteTask,
         ToolName::TaskStats,
     ];
 
     /// Its name on the wire (also its metrics label).
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ToolName::ListTasks => "list_tasks",
             ToolName::GetTask => "get_task",
-            ToolName::CreateTask => "create_task",
+            ToolName::AddTask => "add_task",
             ToolName::UpdateTask => "update_task",
-            ToolName::SetTaskCompleted => "set_task_completed",
+            ToolName::CompleteTask => "complete_task",
             ToolName::DeleteTask => "delete_task",
             ToolName::TaskStats => "task_stats",
         }
     }
 
-    pub(super) fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
+    /// Its earlier name, still answered (not listed): clients written
+    /// against it keep working.
+    fn alias(self) -> Option<&'static str> {
+        match self {
+            ToolName::AddTask => Some("create_task"),
+            ToolName::CompleteTask => Some("set_task_completed"),
+            ToolName::ListTasks
+            | ToolName::GetTask
+            | ToolName::UpdateTask
+            | ToolName::DeleteTask
+            | ToolName::TaskStats => None,
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == name || t.alias() == Some(name))
     }
 
     fn spec(self) -> ToolSpec {
@@ -82,7 +98,7 @@ impl ToolName {
                 false,
                 true,
             ),
-            ToolName::CreateTask => (
+            ToolName::AddTask => (
                 "Create a task",
                 "Create a task (title required; description, priority, category, \
                  due_date, completed, tags optional). With idempotency_key, a retry \
@@ -99,9 +115,10 @@ impl ToolName {
                 false,
                 true,
             ),
-            ToolName::SetTaskCompleted => (
+            ToolName::CompleteTask => (
                 "Complete or reopen a task",
-                "Mark a task completed (true) or pending (false).",
+                "Mark a task completed (completed: true, the default) or pending again \
+                 (completed: false).",
                 false,
                 false,
                 true,
@@ -184,7 +201,7 @@ pub(super) fn catalog(doc: &Value) -> Vec<Tool> {
         match tool {
             ToolName::ListTasks => list_params.clone(),
             ToolName::GetTask | ToolName::DeleteTask => object(json!({ "id": id }), &["id"]),
-            ToolName::CreateTask => with(
+            ToolName::AddTask => with(
                 schema("TaskInput"),
                 json!({ "idempotency_key": {
                     "type": "string", "pattern": "^[!-~]{1,255}$",
@@ -193,9 +210,9 @@ pub(super) fn catalog(doc: &Value) -> Vec<Tool> {
                 &[],
             ),
             ToolName::UpdateTask => with(schema("TaskPatch"), json!({ "id": id }), &["id"]),
-            ToolName::SetTaskCompleted => object(
-                json!({ "id": id, "completed": { "type": "boolean" } }),
-                &["id", "completed"],
+            ToolName::CompleteTask => object(
+                json!({ "id": id, "completed": { "type": "boolean", "default": true } }),
+                &["id"],
             ),
             ToolName::TaskStats => object(json!({}), &[]),
         }
@@ -215,9 +232,9 @@ pub(super) fn catalog(doc: &Value) -> Vec<Tool> {
             ),
             ToolName::TaskStats => schema("Stats"),
             ToolName::GetTask
-            | ToolName::CreateTask
+            | ToolName::AddTask
             | ToolName::UpdateTask
-            | ToolName::SetTaskCompleted => task.clone(),
+            | ToolName::CompleteTask => task.clone(),
         }
     };
     ToolName::ALL

@@ -48,6 +48,50 @@ impl TaskTools {
         }
     }
 
+    /// Each tool's name, description and input schema (the chat offers
+    /// them to its model as functions).
+    pub fn functions(&self) -> Vec<(String, String, Value)> {
+        self.catalog
+            .iter()
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.description.as_deref().unwrap_or_default().to_owned(),
+                    Value::Object((*t.input_schema).clone()),
+                )
+            })
+            .collect()
+    }
+
+    /// Run a tool by name as `user` (the chat's tool calls): the tool's
+    /// name (`unknown` when there is none so named), its outcome label and
+    /// what the model is told, the answer or `{"error": …}`.
+    pub async fn run(
+        &self,
+        user: &AuthUser,
+        name: &str,
+        args: Value,
+    ) -> (&'static str, &'static str, Value) {
+        let Some(tool) = ToolName::parse(name) else {
+            let error = json!({ "error": format!("There is no tool named {name:?}") });
+            return ("unknown", "unknown_tool", error);
+        };
+        let args = match args {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            _ => {
+                let error = json!({ "error": "Invalid arguments: must be an object" });
+                return (tool.name(), "invalid_arguments", error);
+            }
+        };
+        let answer = self.call(user, tool, args).await;
+        let outcome = answer.outcome();
+        match answer {
+            Answer::Ok(value, _) => (tool.name(), outcome, value),
+            Answer::Failed { message, .. } => (tool.name(), outcome, json!({ "error": message })),
+        }
+    }
+
     fn user(&self, ctx: &RequestContext<RoleServer>) -> Option<AuthUser> {
         if let Some(user) = &self.fixed_user {
             return Some(user.clone());
@@ -105,7 +149,11 @@ impl TaskTools {
         Answer::from_rest(status, value, total, retry_after)
     }
 
-    async fn call(&self, user: &AuthUser, tool: ToolName, args: Map<String, Value>) -> Answer {
+    async fn call(&self, user: &AuthUser, tool: ToolName, mut args: Map<String, Value>) -> Answer {
+        // The tools act for the authenticated user only: a `user_id` that
+        // a prompt or the model supplies selects no one.
+        args.remove("user_id");
+        args.remove("userId");
         match tool {
             ToolName::ListTasks => {
                 let query = match list_query(&args) {
@@ -121,7 +169,7 @@ impl TaskTools {
                 Ok(path) => self.rest(user, Rest::get(path)).await,
                 Err(answer) => answer,
             },
-            ToolName::CreateTask => {
+            ToolName::AddTask => {
                 let mut body = args;
                 let key = match body.remove("idempotency_key") {
                     None | Some(Value::Null) => None,
@@ -141,15 +189,17 @@ impl TaskTools {
                 }
                 Err(answer) => answer,
             },
-            ToolName::SetTaskCompleted => {
+            ToolName::CompleteTask => {
                 let path = match task_path(&args) {
                     Ok(path) => path,
                     Err(answer) => return answer,
                 };
-                let Some(completed) = args.get("completed").filter(|v| !v.is_null()) else {
-                    return Answer::invalid("completed", "Field required");
-                };
-                let body = Map::from_iter([("completed".to_owned(), completed.clone())]);
+                let completed = args
+                    .get("completed")
+                    .filter(|v| !v.is_null())
+                    .cloned()
+                    .unwrap_or(Value::Bool(true));
+                let body = Map::from_iter([("completed".to_owned(), completed)]);
                 self.rest(user, Rest::with_body(Method::PATCH, path, body))
                     .await
             }

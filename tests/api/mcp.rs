@@ -34,9 +34,9 @@ const RESOURCE: &str = "https://tasks.example.com/mcp";
 const TOOLS: [&str; 7] = [
     "list_tasks",
     "get_task",
-    "create_task",
+    "add_task",
     "update_task",
-    "set_task_completed",
+    "complete_task",
     "delete_task",
     "task_stats",
 ];
@@ -163,12 +163,12 @@ async fn tools_are_listed_with_schemas_and_annotations(app: TestApp) {
     assert_eq!(hints("list_tasks"), (true, false, true));
     assert_eq!(hints("get_task"), (true, false, true));
     assert_eq!(hints("task_stats"), (true, false, true));
-    assert_eq!(hints("create_task"), (false, false, false));
+    assert_eq!(hints("add_task"), (false, false, false));
     assert_eq!(hints("update_task"), (false, false, true));
-    assert_eq!(hints("set_task_completed"), (false, false, true));
+    assert_eq!(hints("complete_task"), (false, false, true));
     assert_eq!(hints("delete_task"), (false, true, true));
     // The schemas are the REST API's: the task fields, every list filter.
-    let create = tool("create_task")["inputSchema"].clone();
+    let create = tool("add_task")["inputSchema"].clone();
     assert_eq!(create["required"], json!(["title"]));
     for field in [
         "title",
@@ -206,9 +206,10 @@ async fn tools_are_listed_with_schemas_and_annotations(app: TestApp) {
         tool("update_task")["inputSchema"]["required"],
         json!(["id"])
     );
+    // Completing is the default; `completed: false` reopens.
     assert_eq!(
-        tool("set_task_completed")["inputSchema"]["required"],
-        json!(["id", "completed"])
+        tool("complete_task")["inputSchema"]["required"],
+        json!(["id"])
     );
     let task_out = tool("get_task")["outputSchema"].clone();
     assert!(task_out["properties"]["tags"].is_object());
@@ -346,7 +347,7 @@ async fn bad_arguments_are_tool_errors_naming_the_field(app: TestApp) {
             json!({ "id": 1, "due_date": "not a date" }),
             "due_date",
         ),
-        ("set_task_completed", json!({ "id": 1 }), "completed"),
+        ("complete_task", json!({ "completed": true }), "id"),
         (
             "set_task_completed",
             json!({ "id": 1, "completed": "yes please" }),

@@ -10,11 +10,13 @@ use chrono::{DateTime, Utc};
 
 use crate::tasks::model::TAG_SEPARATOR;
 
+mod chat;
 mod counts;
 mod feed;
 mod keys;
 mod tasks;
 
+pub use chat::*;
 pub use counts::*;
 pub use feed::*;
 pub use keys::*;

@@ -1,0 +1,3 @@
+DROP TABLE chat_usage;
+DROP TABLE chat_messages;
+DROP TABLE conversations;
