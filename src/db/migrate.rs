@@ -63,7 +63,7 @@ pub(super) async fn postgres(
 /// The tables Citus shards, each by its user column, all co-located with
 /// `users` (so a user's rows, and every statement about them, are on one
 /// worker). `users` first: the others' foreign keys point at it.
-pub const DISTRIBUTED: [(&str, &str); 7] = [
+pub const DISTRIBUTED: [(&str, &str); 10] = [
     ("users", "id"),
     ("tasks", "user_id"),
     ("idempotency_keys", "user_id"),
@@ -71,6 +71,9 @@ pub const DISTRIBUTED: [(&str, &str); 7] = [
     ("event_tickets", "user_id"),
     ("task_counts", "user_id"),
     ("task_due_days", "user_id"),
+    ("conversations", "user_id"),
+    ("chat_messages", "user_id"),
+    ("chat_usage", "user_id"),
 ];
 
 pub(super) async fn citus_installed(conn: &mut PgConnection) -> Result<bool, StoreError> {

@@ -162,6 +162,17 @@ impl Store {
                 break;
             }
         }
+        // The chat's usage of days before yesterday (a day's budget is
+        // only ever read on that day).
+        let before = (now() - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string();
+        loop {
+            let stmt = sql::sweep_usage(d, &before, SWEEP_BATCH);
+            if self.driver.execute(stmt).await? < SWEEP_BATCH as u64 {
+                break;
+            }
+        }
         Ok(purged)
     }
 }

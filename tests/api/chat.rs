@@ -616,7 +616,7 @@ async fn the_daily_token_budget_refuses_turns_past_it(app: TestApp, _fake: FakeM
         .unwrap()
         .parse()
         .unwrap();
-    assert!(wait >= 1 && wait <= 86_400, "until midnight UTC: {wait}");
+    assert!((1..=86_400).contains(&wait), "until midnight UTC: {wait}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "token_budget_exhausted");
     // Bob's budget is his own.

@@ -12,7 +12,7 @@ use todo_api::tasks::list::ListQuery;
 use crate::helpers::{Backend, TestApp, citus_workers};
 
 /// The statements that are not a single-step router query, and why.
-const NOT_ROUTED_ALLOWED: [&str; 4] = [
+const NOT_ROUTED_ALLOWED: [&str; 5] = [
     // The task insert: one shard, but Citus pulls an `INSERT … SELECT` that
     // takes an identity value through the coordinator (two steps). The
     // routed alternative (a capped count, then `INSERT … VALUES`) lost an
@@ -27,6 +27,8 @@ const NOT_ROUTED_ALLOWED: [&str; 4] = [
     // purge itself is per user (`mark_purged`, `purge_tombstones`).
     "users_with_old_tombstones",
     "sweep_tickets",
+    // The chat's usage of past days, swept with them: every shard.
+    "sweep_usage",
 ];
 
 /// `EXPLAIN` of `stmt` through the coordinator, as one text. The arguments
@@ -182,6 +184,28 @@ async fn every_store_statement_routes_to_one_shard() {
         ("compact_tombstones", sql::compact_tombstones(d, user, 10)),
         ("purge_compacted", sql::purge_compacted(d, user)),
         ("recount_tombstones", sql::recount_tombstones(d, user)),
+        ("conversation", sql::conversation(d, user, 7)),
+        ("conversations", sql::conversations(d, user, 20, 0)),
+        ("count_conversations", sql::count_conversations(d, user)),
+        ("messages", sql::messages(d, user, 7, 100, 0)),
+        ("last_messages", sql::last_messages(d, user, 7, 20)),
+        (
+            "insert_conversation",
+            sql::insert_conversation(d, user, 7, "t", now),
+        ),
+        (
+            "advance_conversation",
+            sql::advance_conversation(d, user, 7, 0, 2, now),
+        ),
+        (
+            "insert_message",
+            sql::insert_message(d, user, 7, 1, "user", "hi", "", now),
+        ),
+        ("delete_messages", sql::delete_messages(d, user, 7)),
+        ("delete_conversation", sql::delete_conversation(d, user, 7)),
+        ("usage", sql::usage(d, user, "2026-12-08")),
+        ("add_usage", sql::add_usage(d, user, "2026-12-08", 15)),
+        ("sweep_usage", sql::sweep_usage(d, "2026-12-01", 1000)),
     ];
     // A toggle's counts (two groups and a due day) and a create's.
     let was = sql::Counted {

@@ -168,10 +168,16 @@ pub fn add_usage(d: Dialect, user: &str, day: &str, tokens: i64) -> Statement {
     b.finish()
 }
 
-/// Forget usage older than `before` (YYYY-MM-DD), whoever it belongs to.
-pub fn sweep_usage(d: Dialect, before: &str) -> Statement {
-    let mut b = Builder::write(d, "DELETE FROM chat_usage WHERE day < ");
+/// Forget up to `batch` usage rows of days before `before` (YYYY-MM-DD),
+/// whoever they belong to (the periodic sweep).
+pub fn sweep_usage(d: Dialect, before: &str, batch: i64) -> Statement {
+    let mut b = Builder::write(
+        d,
+        "DELETE FROM chat_usage WHERE (user_id, day) IN \
+         (SELECT user_id, day FROM chat_usage WHERE day < ",
+    );
     b.bind(text(before));
+    b.push(" LIMIT ").bind(Arg::Int(batch)).push(")");
     b.finish()
 }
 
