@@ -886,7 +886,8 @@ async fn a_tool_call_is_one_log_line_without_its_arguments() {
         .collect();
     assert_eq!(calls.len(), 1, "{seen:#?}");
     let fields = &calls[0]["fields"];
-    assert_eq!(fields["tool"], "create_task");
+    // Called by its earlier name, logged by its name.
+    assert_eq!(fields["tool"], "add_task");
     assert_eq!(fields["user_id"], "agent-user");
     assert_eq!(fields["outcome"], "ok");
     assert!(fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
@@ -894,6 +895,65 @@ async fn a_tool_call_is_one_log_line_without_its_arguments() {
         !seen.iter().any(|l| l.contains("private")),
         "the arguments' text reached the log"
     );
+}
+
+/// A chat turn is logged with ids, counts and time: never the message,
+/// the reply, the tool's arguments or the provider's key; and the start-up
+/// says the chat is on, with which model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_turn_is_logged_without_its_text_or_the_key() {
+    use crate::fake_model::{FakeModel, KEY, Scripted, text};
+    let fake = FakeModel::start().await;
+    fake.script([
+        Scripted::Tools(vec![(
+            "add_task",
+            serde_json::json!({ "title": "tool-args-private" }),
+        )]),
+        text("reply-text-private"),
+    ]);
+    let served = Served::start(&[
+        ("BETTER_AUTH_SECRET", crate::helpers::SECRET),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("OPENAI_BASE_URL", fake.url.as_str()),
+        ("OPENAI_API_KEY", KEY),
+        ("OPENAI_MODEL", "fake-model"),
+    ]);
+    let mut seen = Vec::new();
+    let base = served.base(&mut seen);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/chat"))
+        .bearer_auth(token_for("chat-user"))
+        .json(&serde_json::json!({ "message": "message-text-private" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, seen) = served.finish(seen).await;
+    assert!(status.success(), "exit {status:?}; its lines: {seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("chat: on") && l.contains("fake-model")),
+        "{seen:#?}"
+    );
+    let turns: Vec<Value> = seen
+        .iter()
+        .filter(|l| l.contains("\"chat turn\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(turns.len(), 1, "{seen:#?}");
+    let fields = &turns[0]["fields"];
+    assert_eq!(fields["user_id"], "chat-user");
+    assert_eq!(
+        (fields["tool_calls"].as_i64(), fields["tokens"].as_i64()),
+        (Some(1), Some(30))
+    );
+    assert!(fields["conversation_id"].as_i64().is_some());
+    for secret in ["private", KEY] {
+        assert!(
+            !seen.iter().any(|l| l.contains(secret)),
+            "{secret} reached the log"
+        );
+    }
 }
 
 #[tokio::test]

@@ -34,7 +34,9 @@ async fn tasks_from_before_the_changes_migration_are_numbered_in_id_order(app: T
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // 0010 (per-user bounds), 0009 (task totals), 0008 (counts), then 0007.
+    // 0011 (chat), 0010 (per-user bounds), 0009 (task totals), 0008
+    // (counts), then 0007.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
@@ -104,7 +106,8 @@ async fn tasks_from_before_the_counts_migration_are_counted(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // 0010 (per-user bounds), 0009 (task totals), then 0008.
+    // 0011 (chat), 0010 (per-user bounds), 0009 (task totals), then 0008.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
     cli(&["migrate", "down"], &app.database_url, dir.path());
     let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
@@ -166,6 +169,8 @@ async fn tombstones_from_before_the_bounds_migration_are_counted(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // 0011 (chat), then 0010.
+    cli(&["migrate", "down"], &app.database_url, dir.path());
     let (ok, out, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
     assert!(ok, "{err}");
     assert!(
@@ -347,10 +352,11 @@ async fn migrations_go_down_and_up_from_the_cli(app: TestApp) {
     assert!(
         lines
             .iter()
-            .any(|l| l.ends_with("pending  per user bounds")),
+            .any(|l| l.ends_with("applied  per user bounds")),
         "{out}"
     );
-    for _ in 0..9 {
+    assert!(lines.iter().any(|l| l.ends_with("pending  chat")), "{out}");
+    for _ in 0..10 {
         let (ok, _, err) = run(&["migrate", "down"]).await;
         assert!(ok, "{err}");
     }
@@ -380,7 +386,7 @@ async fn tasks_from_before_the_tags_migration_keep_their_data(app: TestApp) {
     }
     let dir = tempfile::tempdir().unwrap();
     // Back to the schema before tags (no tags columns), with the row.
-    for _ in 0..7 {
+    for _ in 0..8 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }
@@ -474,7 +480,7 @@ async fn tasks_keep_their_ids_and_data_when_keyed_by_user(app: TestApp) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for _ in 0..5 {
+    for _ in 0..6 {
         let (ok, _, err) = cli(&["migrate", "down"], &app.database_url, dir.path());
         assert!(ok, "{err}");
     }

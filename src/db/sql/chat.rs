@@ -198,8 +198,14 @@ mod tests {
             delete_conversation(Dialect::Postgres, "u", 1),
             usage(Dialect::Postgres, "u", "2026-12-08"),
         ] {
-            assert!(stmt.sql.contains("WHERE user_id = $1"), "{}", stmt.sql);
-            assert_eq!(stmt.args[0], Arg::Text("u".into()));
+            // The placeholder after `WHERE user_id = $` holds the user.
+            let (_, after) = stmt.sql.split_once("WHERE user_id = $").expect(&stmt.sql);
+            let n: usize = after
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+                .expect(&stmt.sql);
+            assert_eq!(stmt.args[n - 1], Arg::Text("u".into()), "{}", stmt.sql);
         }
         let s = add_usage(Dialect::Sqlite, "u", "2026-12-08", 5);
         assert_eq!(s.sql.matches('?').count(), s.args.len());
