@@ -17,6 +17,7 @@ use super::reply::{self, ChatError, ListForm, ReplyShape, parse_id};
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
 use crate::http::error::ApiError;
+use crate::http::shape::BodyKind;
 
 type User = Result<AuthUser, ApiError>;
 type PathParams = Result<Path<Vec<(String, String)>>, axum::extract::rejection::PathRejection>;
@@ -28,12 +29,15 @@ const PAGE_DEFAULT: i64 = 20;
 const PAGE_MAX: i64 = 100;
 const MESSAGES_PAGE_MAX: i64 = 1000;
 
-/// Run `work`, answering its error in the chat's format.
+/// Run `work`, answering its error in the chat's format. The chat's
+/// bodies are shaped by its own settings (`CHAT_*`), never reshaped by
+/// `JSON_CASE` or the envelopes of the task routes.
 async fn answer(chat: &Chat, work: impl Future<Output = Result<Response, ChatError>>) -> Response {
-    match work.await {
+    let resp = match work.await {
         Ok(resp) => resp,
         Err(e) => e.respond(chat.config.error_format),
-    }
+    };
+    BodyKind::Verbatim.mark(resp)
 }
 
 /// The conversation the path names; one that cannot exist is 404.

@@ -46,6 +46,9 @@ chat_tests!(
         s.chat.chat_error_format = ErrorFormat::Error;
         s.chat.chat_conversation_list = ListForm::Wrapped;
         s.conventions.delete_response = DeleteResponse::Json;
+        // The task routes' shapes leave the chat's alone.
+        s.conventions.json_case = todo_api::config::JsonCase::Camel;
+        s.conventions.response_envelope = todo_api::config::Envelope::Named;
     },
     the_daily_token_budget_refuses_turns_past_it => |s| {
         s.chat.chat_daily_token_budget = (TOKENS_PER_ANSWER * 2) as u64;
@@ -621,4 +624,60 @@ async fn the_daily_token_budget_refuses_turns_past_it(app: TestApp, _fake: FakeM
     assert_eq!(body["code"], "token_budget_exhausted");
     // Bob's budget is his own.
     turn(&app, "bob", "one", None).await;
+}
+
+/// A page on another origin, as a Next.js frontend served apart from the
+/// API: it posts a chat message with `credentials: "include"` and shows the
+/// reply. The API lists the page's origin in `CORS_ORIGINS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_on_another_origin_chats_with_credentials_include() {
+    let Some(browser) = crate::docs::chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium must be installed in CI (apt-get install chromium)"
+        );
+        eprintln!("SKIPPED (Chromium): install Debian's chromium to run it");
+        return;
+    };
+    let fake = FakeModel::start().await;
+    fake.script([text("Hello from the model")]);
+    let page = std::sync::Arc::new(tokio::sync::OnceCell::<String>::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let served = page.clone();
+    let site = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { axum::response::Html(served.get().cloned().unwrap_or_default()) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, site).await.unwrap() });
+    let app = TestApp::spawn_with(Backend::Sqlite, "chat::browser", |s| {
+        point_at(s, &fake.url);
+        s.server.cors_origins = Some(origin.clone());
+    })
+    .await
+    .unwrap();
+    let html = format!(
+        r#"<!doctype html><html><body><ul id="out"></ul><script>
+const say = (s) => {{ const li = document.createElement("li"); li.textContent = s; document.getElementById("out").appendChild(li); }};
+fetch("{api}/api/chat", {{
+  method: "POST", credentials: "include",
+  headers: {{ "Content-Type": "application/json", Authorization: "Bearer {token}" }},
+  body: JSON.stringify({{ message: "hi from the page", conversation_id: null }}),
+}}).then(async (r) => {{ const b = await r.json(); say("REPLY " + r.status + " " + b.response + " in " + b.conversation_id); }})
+  .catch((e) => say("FAILED " + e));
+</script></body></html>"#,
+        api = app.base,
+        token = app.token("browser-user"),
+    );
+    page.set(html).unwrap();
+    let dom = crate::docs::rendered(browser, format!("{origin}/"), 10_000).await;
+    assert!(
+        dom.contains("<li>REPLY 200 Hello from the model in "),
+        "the page says: {dom}"
+    );
+    let (_, list) = get(&app, "/api/conversations", "browser-user").await;
+    assert_eq!(list[0]["title"], "hi from the page");
 }
