@@ -213,16 +213,7 @@ pub(super) async fn create_conversation(
             }
         };
         let c = &chat.config;
-        if state.store.count_conversations(user.id()).await? >= c.max_conversations {
-            return Err(ChatError::new(
-                StatusCode::CONFLICT,
-                "conversation_limit",
-                format!(
-                    "At most {} conversations: delete one to start another",
-                    c.max_conversations
-                ),
-            ));
-        }
+        chat.room_for_one_more(&state, user.id()).await?;
         let row = state
             .store
             .create_conversation(
@@ -249,11 +240,7 @@ pub(super) async fn get_conversation(
     answer(&chat, async {
         let user = user?;
         let id = path_conversation(path)?;
-        let row = state
-            .store
-            .conversation(user.id(), id)
-            .await?
-            .ok_or_else(ChatError::not_found)?;
+        let row = super::turn::find_conversation(&state, user.id(), id).await?;
         let messages = state.store.history(user.id(), id, DETAIL_MESSAGES).await?;
         let form = chat.config.id_form;
         let mut body = reply::conversation(form, &row);
@@ -275,11 +262,7 @@ pub(super) async fn list_messages(
         let user = user?;
         let id = path_conversation(path)?;
         let (limit, offset) = paging(query.as_deref(), DETAIL_MESSAGES, MESSAGES_PAGE_MAX)?;
-        state
-            .store
-            .conversation(user.id(), id)
-            .await?
-            .ok_or_else(ChatError::not_found)?;
+        super::turn::find_conversation(&state, user.id(), id).await?;
         let rows = state.store.messages(user.id(), id, limit, offset).await?;
         let form = chat.config.id_form;
         let body: Vec<Value> = rows.iter().map(|m| reply::message(form, m)).collect();

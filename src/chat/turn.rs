@@ -65,7 +65,38 @@ fn busy_error() -> ChatError {
     )
 }
 
+/// The user's conversation `id`, or `404 conversation_not_found`.
+pub(super) async fn find_conversation(
+    state: &AppState,
+    user: &str,
+    id: i64,
+) -> Result<ConversationRow, ChatError> {
+    state
+        .store
+        .conversation(user, id)
+        .await?
+        .ok_or_else(ChatError::not_found)
+}
+
 impl Chat {
+    /// `409 conversation_limit` when the user has all the conversations
+    /// `CHAT_MAX_CONVERSATIONS_PER_USER` allows.
+    pub(super) async fn room_for_one_more(
+        &self,
+        state: &AppState,
+        user: &str,
+    ) -> Result<(), ChatError> {
+        let max = self.config.max_conversations;
+        if state.store.count_conversations(user).await? >= max {
+            return Err(ChatError::new(
+                StatusCode::CONFLICT,
+                "conversation_limit",
+                format!("At most {max} conversations: delete one to start another"),
+            ));
+        }
+        Ok(())
+    }
+
     fn claim(&self, user: &str, id: i64) -> Result<Busy<'_>, ChatError> {
         let key = (user.to_owned(), id);
         let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,11 +181,7 @@ impl Chat {
         }
         let (target_id, count, history) = match conversation {
             Some(id) => {
-                let found: ConversationRow = state
-                    .store
-                    .conversation(uid, id)
-                    .await?
-                    .ok_or_else(ChatError::not_found)?;
+                let found = find_conversation(state, uid, id).await?;
                 if found.message_count + 2 > c.max_messages {
                     return Err(ChatError::new(
                         StatusCode::CONFLICT,
@@ -173,16 +200,7 @@ impl Chat {
                 (id, Some(found.message_count), history)
             }
             None => {
-                if state.store.count_conversations(uid).await? >= c.max_conversations {
-                    return Err(ChatError::new(
-                        StatusCode::CONFLICT,
-                        "conversation_limit",
-                        format!(
-                            "At most {} conversations: delete one to start another",
-                            c.max_conversations
-                        ),
-                    ));
-                }
+                self.room_for_one_more(state, uid).await?;
                 (new_id(), None, Vec::new())
             }
         };
