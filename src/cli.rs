@@ -220,6 +220,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Whether the chat is served, and with which model (docs/chat.md#models).
+fn chat_state(config: &Config) -> String {
+    match &config.chat {
+        None => "off".to_owned(),
+        Some(chat) => match &chat.model {
+            None => "no model (set OPENAI_API_KEY or another provider's key)".to_owned(),
+            Some(m) => format!("{} {}", m.provider, m.model),
+        },
+    }
+}
+
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let auth = &config.auth;
     let no_auth = auth.secret.is_none() && auth.jwks.is_none() && auth.sessions.is_none();
@@ -240,6 +251,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         shared_secret = config.auth.secret.is_some(),
         jwks = config.auth.jwks.as_ref().map(|j| crate::config::mask_url(&j.url)),
         session_tokens = config.auth.sessions.is_some(),
+        chat = %chat_state(&config),
         "todo-api listening"
     );
     if let Some(secret) = dev_secret {
@@ -257,6 +269,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             "\n  Development auth: a token for user `demo`, valid 24 h:\n\n  {token}\n\n  \
              Try it:\n\n  curl -H 'Authorization: Bearer {token}' {base}/api/tasks\n"
         );
+        if config.chat.as_ref().is_some_and(|c| c.model.is_some()) {
+            println!(
+                "  Chat ({}):\n\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    \
+                 -d '{{\"message\": \"What is on my list?\"}}' {base}/api/chat\n",
+                chat_state(&config)
+            );
+        }
         if let Some(mcp) = &config.mcp {
             // With MCP_RESOURCE_URL, /mcp takes access tokens for it only.
             let mcp_token = match &mcp.resource {

@@ -935,6 +935,11 @@ async fn a_chat_turn_is_logged_without_its_text_or_the_key() {
             .any(|l| l.contains("chat: on") && l.contains("fake-model")),
         "{seen:#?}"
     );
+    assert!(
+        seen.iter().any(|l| l.contains("todo-api listening")
+            && l.contains("openai-compatible fake-model")),
+        "the listening line says the chat is on: {seen:#?}"
+    );
     let turns: Vec<Value> = seen
         .iter()
         .filter(|l| l.contains("\"chat turn\""))
