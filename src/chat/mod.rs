@@ -61,6 +61,8 @@ pub(crate) struct Chat {
     config: ChatConfig,
     model: Option<model::Model>,
     tools: TaskTools,
+    /// The tools as the model is offered them (made once, not per turn).
+    functions: Vec<async_openai::types::chat::ChatCompletionTools>,
     turns: Option<Limiter<String>>,
     /// Conversations with a turn in progress on this instance (user, id):
     /// one turn at a time each. Bounded by the requests in flight.
@@ -82,9 +84,11 @@ pub fn router(config: ChatConfig, rest: Router, document: &serde_json::Value) ->
     }
     let turns = std::num::NonZeroU32::new(config.turns_per_minute)
         .map(|n| Limiter::with_quota(governor::Quota::per_minute(n), "chat"));
+    let tools = TaskTools::new(rest, document, None);
     let chat = Arc::new(Chat {
         model: config.model.clone().map(model::Model::new),
-        tools: TaskTools::new(rest, document, None),
+        functions: turn::functions(&tools),
+        tools,
         turns,
         busy: Mutex::new(HashSet::new()),
         config,

@@ -22,6 +22,7 @@ use super::reply::ChatError;
 use crate::db::{ConversationRow, Turn, TurnTarget};
 use crate::http::AppState;
 use crate::http::auth::AuthUser;
+use crate::mcp::TaskTools;
 
 /// A conversation's title: its first message, cut to this many characters.
 const TITLE_CHARS: usize = 60;
@@ -63,6 +64,24 @@ fn busy_error() -> ChatError {
         "conversation_busy",
         "Another message of this conversation is being answered; send this one after it",
     )
+}
+
+/// The task tools as the model is offered them, made once per server.
+pub(super) fn functions(tools: &TaskTools) -> Vec<ChatCompletionTools> {
+    tools
+        .functions()
+        .into_iter()
+        .map(|(name, description, parameters)| {
+            ChatCompletionTools::Function(ChatCompletionTool {
+                function: FunctionObject {
+                    name,
+                    description: Some(description),
+                    parameters: Some(parameters),
+                    strict: None,
+                },
+            })
+        })
+        .collect()
 }
 
 /// The user's conversation `id`, or `404 conversation_not_found`.
@@ -116,23 +135,6 @@ impl Chat {
             "{base}\n\nToday is {} (UTC). Dates the user gives without a time zone are UTC.",
             now.format("%A, %Y-%m-%d")
         )
-    }
-
-    fn tools(&self) -> Vec<ChatCompletionTools> {
-        self.tools
-            .functions()
-            .into_iter()
-            .map(|(name, description, parameters)| {
-                ChatCompletionTools::Function(ChatCompletionTool {
-                    function: FunctionObject {
-                        name,
-                        description: Some(description),
-                        parameters: Some(parameters),
-                        strict: None,
-                    },
-                })
-            })
-            .collect()
     }
 
     /// Run a turn: `message` from `user`, to `conversation` or a new one.
@@ -292,13 +294,13 @@ impl Chat {
         user: &AuthUser,
         mut messages: Vec<ChatCompletionRequestMessage>,
     ) -> Result<(String, Vec<Value>, i64), ChatError> {
-        let tools = self.tools();
+        let tools = &self.functions;
         let mut items = Vec::new();
         let mut tokens = 0;
         let mut step = 0;
         loop {
             let offered: &[ChatCompletionTools] = if step < self.config.max_tool_steps {
-                &tools
+                tools
             } else {
                 &[]
             };
